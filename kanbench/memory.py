@@ -1,0 +1,82 @@
+"""Peak memory of a piece of work on the CPU, as the process's resident set sees it.
+
+glibc serves large blocks with mmap once they exceed a threshold that it raises on its
+own; with the threshold pinned low, every tensor of 64 KiB or more is its own mapping,
+returned to the system when freed, so the resident set follows live tensors. The peak
+is read from VmHWM after resetting it (writing 5 to /proc/self/clear_refs). On systems
+without those files the probe reports None.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import gc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _libc():
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name else None
+
+
+def _status_kib(field: str) -> int:
+    for line in _STATUS.read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def set_malloc_thresholds(mmap_bytes: int, trim_bytes: int) -> bool:
+    """Pin glibc's mmap and trim thresholds (which also stops their adaptation)."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallopt"):
+        return False
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_bytes)) and bool(
+        libc.mallopt(_M_TRIM_THRESHOLD, trim_bytes)
+    )
+
+
+@contextlib.contextmanager
+def tracking_malloc() -> Iterator[bool]:
+    """Make the resident set follow live allocations (small mmap threshold) for a while."""
+    ok = set_malloc_thresholds(64 * 1024, 128 * 1024)
+    try:
+        yield ok
+    finally:
+        # glibc's defaults; pinning them keeps the adaptation off, which timings prefer
+        set_malloc_thresholds(128 * 1024, 128 * 1024) if ok else None
+
+
+def available() -> bool:
+    """Whether this system lets the probe reset and read the peak resident set."""
+    return _STATUS.exists() and _CLEAR_REFS.exists() and _libc() is not None
+
+
+def peak_bytes(work: Callable[[], object], repeats: int = 3) -> int | None:
+    """Peak resident memory added while work() runs: the median over repeats, in bytes.
+
+    The first call of work() warms up caches and is not counted.
+    """
+    if not available():
+        return None
+    with tracking_malloc() as ok:
+        if not ok:
+            return None
+        work()
+        peaks = []
+        for _ in range(repeats):
+            gc.collect()
+            _CLEAR_REFS.write_text("5")
+            before = _status_kib("VmRSS")
+            work()
+            peaks.append(max(0, _status_kib("VmHWM") - before) * 1024)
+    peaks.sort()
+    return peaks[len(peaks) // 2]

@@ -1,0 +1,474 @@
+"""B-spline bases on per-input knot vectors, and the grid operations of KAN layers.
+
+Notation (KAN paper §2.2, REFERENCE.md §1-2). Each input of a layer has a grid of G
+intervals on [a, b] (G + 1 grid points). Its knot vector t is that grid extended by k
+knots on each side, so it holds G + 2k + 1 knots and carries G + k bases B_m of order
+(degree) k; B_m is supported on [t_m, t_{m+k+1}). Grids have shape (in, G + 2k + 1),
+inputs (batch, in), dense bases (batch, in, G + k).
+
+At any x only the k + 1 bases B_{l-k} .. B_l of its knot cell l (t_l <= x < t_{l+1}) are
+non-zero. Within a cell each of them is a polynomial of degree k in the cell's own
+coordinate u = (x - t_l) / (t_{l+1} - t_l): on a uniform knot vector these are the pieces
+of the cardinal B-spline, the same in every cell; otherwise de Boor's triangle, run once
+per grid on polynomials, gives each cell's. Evaluating the bases is then a cell lookup
+and Horner's scheme in u, for the values and for their slopes dB/dx alike, and the k + 1
+values are scattered into the dense tensor. Autograd never sees any of it: the chain
+rule through the bases uses those slopes directly.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.interpolate import make_lsq_spline
+from torch import Tensor
+
+# spacings within this many units of rounding of each other count as uniform
+_UNIFORM_ULPS = 16
+# Gauss-Legendre nodes per cell at which old splines are sampled for a least-squares refit
+_FIT_POINTS_PER_ORDER = 2
+
+
+def check_spline_args(grid_size: int, spline_order: int) -> None:
+    """Raise ValueError unless G >= 1 and k >= 1 are integers."""
+    if isinstance(grid_size, bool) or not isinstance(grid_size, int) or grid_size < 1:
+        raise ValueError(f"grid_size (G) must be an integer >= 1, got {grid_size!r}")
+    if isinstance(spline_order, bool) or not isinstance(spline_order, int) or spline_order < 1:
+        raise ValueError(f"spline_order (k) must be an integer >= 1, got {spline_order!r}")
+
+
+def extend_grid(points: Tensor, spline_order: int) -> Tensor:
+    """Extend grid points (in, G + 1) by k knots each side -> knots (in, G + 2k + 1).
+
+    The extension uses the mean spacing h = (t_G - t_0) / G of each input's grid.
+    """
+    k = spline_order
+    grid_size = points.shape[1] - 1
+    h = (points[:, -1:] - points[:, :1]) / grid_size  # (in, 1)
+    steps = torch.arange(1, k + 1, dtype=points.dtype, device=points.device)  # (k,)
+    left = points[:, :1] - h * steps.flip(0)  # (in, k)
+    right = points[:, -1:] + h * steps  # (in, k)
+    return torch.cat([left, points, right], dim=1)
+
+
+def uniform_grid(
+    in_features: int,
+    grid_size: int,
+    spline_order: int,
+    grid_range: tuple[float, float] = (-1.0, 1.0),
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """The extended uniform knot vectors (in, G + 2k + 1) of G intervals on grid_range."""
+    check_spline_args(grid_size, spline_order)
+    lo, hi = (float(v) for v in grid_range)
+    if not lo < hi:
+        raise ValueError(f"grid_range must be increasing (lo < hi), got {tuple(grid_range)}")
+    points = torch.linspace(lo, hi, grid_size + 1, dtype=dtype, device=device)
+    return extend_grid(points.expand(in_features, -1).contiguous(), spline_order)
+
+
+def grid_points(grid: Tensor, spline_order: int) -> Tensor:
+    """The G + 1 grid points (in, G + 1) inside an extended knot vector (in, G + 2k + 1)."""
+    k = spline_order
+    return grid[:, k : grid.shape[1] - k]
+
+
+def is_uniform(grid: Tensor) -> bool:
+    """Whether every input's knot vector (in, K) has equal spacing, up to rounding.
+
+    Spacings may differ by 16 units of rounding of the knots' magnitude.
+    """
+    h = grid.diff(dim=1)  # (in, K - 1)
+    tolerance = _UNIFORM_ULPS * torch.finfo(grid.dtype).eps * grid.abs().amax(dim=1, keepdim=True)
+    return bool(((h - h.mean(dim=1, keepdim=True)).abs() <= tolerance).all())
+
+
+@dataclass
+class LocalBases:
+    """The k + 1 non-zero bases at each input, as the local evaluators produce them.
+
+    values and derivative are planes (k + 1, batch, in): values[r, b, i] = B_{l-k+r}(x[b, i])
+    with l = cell[b, i] the knot cell of the input, clamped into [0, G + 2k - 1] (inputs
+    outside the knots are clamped onto the end knots, where every basis of order k >= 1 is
+    zero). Near the ends some indices l - k + r fall outside [0, G + k): the padded dense
+    tensors (batch, G + 3k, in), whose row l + r holds B_{l-k+r}, give those rows of their
+    own.
+    """
+
+    values: Tensor
+    derivative: Tensor | None
+    cell: Tensor
+
+
+def _cell_polynomials(grid: Tensor, spline_order: int) -> Tensor:
+    """The local bases of every knot cell as polynomials of u = (x - t_l) / (t_{l+1} - t_l).
+
+    de Boor's triangle run on polynomials: in cell l, level j holds B_{l-j+r, j}, r = 0..j,
+    and with left_j = x - t_{l+1-j}, right_j = t_{l+j} - x (both linear in u) and
+    T_r = B_{l-j+1+r, j-1} / (t_{l+1+r} - t_{l+1+r-j}),
+        B_{l-j+r, j} = right_{r+1} T_r + left_{j-r+1} T_{r-1}.
+    Returns the coefficients (in * cells, p, 2 (k + 1)) of u^p: columns 0..k are the bases
+    B_{l-k+r}, columns k+1..2k+1 their slopes dB/dx.
+    """
+    k = spline_order
+    n_in, n_knots = grid.shape
+    cells = n_knots - 1
+    work = {"dtype": torch.float64, "device": grid.device}
+    # pad k virtual knots each side so that the 2k knots around every cell exist;
+    # the real bases never depend on them
+    padded = extend_grid(grid.to(**work), k)  # (in, K + 2k)
+    around = torch.arange(cells, device=grid.device)[:, None] + torch.arange(
+        1, 2 * k + 1, device=grid.device
+    )
+    knots = padded[:, around]  # (in, cells, 2k): knots[..., s] = t_{l-k+1+s}
+    t_l = knots[..., k - 1 : k]  # (in, cells, 1)
+    h = knots[..., k : k + 1] - t_l  # (in, cells, 1)
+    poly = torch.ones(n_in, cells, 1, 1, **work)  # level 0: (in, cells, r, p)
+    for j in range(1, k + 1):
+        span = knots[..., k : k + j] - knots[..., k - j : k]  # t_{l+1+r} - t_{l+1+r-j}
+        ratio = poly / span[..., None]  # (in, cells, j, j)
+        right = (knots[..., k : k + j] - t_l)[..., None]  # right_{r+1} = this - h u
+        left = (t_l - knots[..., k - j : k])[..., None]  # left_{j-r} = this + h u
+        hu = h[..., None]
+        new = poly.new_zeros(n_in, cells, j + 1, j + 1)
+        new[..., :j, :j] += right * ratio
+        new[..., :j, 1:] -= hu * ratio
+        new[..., 1:, :j] += left * ratio
+        new[..., 1:, 1:] += hu * ratio
+        poly = new
+    powers = torch.arange(1, k + 1, **work)
+    slopes = torch.nn.functional.pad(poly[..., 1:] * powers / h[..., None], (0, 1))
+    table = torch.cat([poly, slopes], dim=2)  # (in, cells, 2 (k + 1), p)
+    table = table.transpose(2, 3).reshape(n_in * cells, k + 1, 2 * (k + 1))
+    return table.to(grid.dtype).contiguous()
+
+
+@dataclass(frozen=True)
+class Knots:
+    """Knot vectors (in, K) and what evaluating bases on them needs, computed once.
+
+    uniform: every input's knots are equally spaced, so the cardinal B-spline's pieces
+    serve every cell, and inv_width (in,) is 1/h; otherwise polynomials (in * cells, p,
+    2 (k + 1)) holds each cell's own (see _cell_polynomials), inv_width (in * cells,) is
+    1/(t_{l+1} - t_l) and origin (in * cells,) is t_l, cells numbered l + i * cells.
+    """
+
+    grid: Tensor
+    spline_order: int
+    uniform: bool
+    origin: Tensor
+    inv_width: Tensor
+    polynomials: Tensor | None
+
+    @property
+    def n_bases(self) -> int:
+        return self.grid.shape[1] - self.spline_order - 1
+
+    @property
+    def cells(self) -> int:
+        return self.grid.shape[1] - 1
+
+
+def prepare_knots(grid: Tensor, spline_order: int) -> Knots:
+    """The Knots of grid (in, G + 2k + 1) for order k."""
+    if is_uniform(grid):
+        inv_width = (grid.shape[1] - 1) / (grid[:, -1] - grid[:, 0])
+        return Knots(grid, spline_order, True, grid[:, 0].clone(), inv_width, None)
+    return Knots(
+        grid,
+        spline_order,
+        False,
+        grid[:, :-1].reshape(-1),
+        1 / grid.diff(dim=1).reshape(-1),
+        _cell_polynomials(grid, spline_order),
+    )
+
+
+def local_bases_table(x: Tensor, knots: Knots, derivative: bool) -> LocalBases:
+    """Local bases on any knot vectors, from each cell's polynomials of u (Horner)."""
+    k, grid, cells = knots.spline_order, knots.grid, knots.cells
+    x = torch.clamp(x, grid[:, 0], grid[:, -1])  # (batch, in)
+    cell = torch.searchsorted(grid, x.t().contiguous(), right=True).t() - 1  # (batch, in)
+    cell = cell.clamp_(max=cells - 1)
+    flat = (cell + torch.arange(0, grid.shape[0] * cells, cells, device=x.device)).reshape(-1)
+    u = (x.reshape(-1) - knots.origin.take(flat)) * knots.inv_width.take(flat)  # (batch in)
+    rows = 2 * (k + 1) if derivative else k + 1
+    coefficients = knots.polynomials.index_select(0, flat)[..., :rows]  # (batch in, p, rows)
+    planes = coefficients[:, k]
+    for p in range(k - 1, -1, -1):
+        planes = torch.addcmul(coefficients[:, p], planes, u.unsqueeze(1))
+    planes = planes.t().view(rows, *x.shape)  # (rows, batch, in)
+    return LocalBases(planes[: k + 1], planes[k + 1 :] if derivative else None, cell)
+
+
+@functools.lru_cache(maxsize=16)
+def _cardinal_pieces(spline_order: int) -> np.ndarray:
+    """Power-basis coefficients P (k + 1, k + 1) of the cardinal B-spline's pieces.
+
+    On a uniform knot vector with spacing h and u = (x - t_l) / h in [0, 1], the local
+    bases are B_{l-k+r}(x) = sum_p P[r, p] u^p, the piece beta(u + k - r) of the cardinal
+    B-spline beta(s) = 1/k! sum_{i=0}^{k+1} (-1)^i C(k+1, i) (s - i)_+^k.
+    """
+    from math import comb, factorial
+
+    k = spline_order
+    u = (np.cos(np.pi * (np.arange(k + 1) + 0.5) / (k + 1)) + 1) / 2  # Chebyshev nodes in (0, 1)
+
+    def beta(s: np.ndarray) -> np.ndarray:
+        terms = (comb(k + 1, i) * (-1) ** i * np.clip(s - i, 0, None) ** k for i in range(k + 2))
+        return sum(terms) / factorial(k)
+
+    vandermonde = u[:, None] ** np.arange(k + 1)  # (k + 1 points, k + 1 powers)
+    pieces = np.stack([beta(u + k - r) for r in range(k + 1)], axis=1)  # (points, r)
+    return np.linalg.solve(vandermonde, pieces).T  # (r, p)
+
+
+@functools.lru_cache(maxsize=64)
+def _power_map(
+    spline_order: int, derivative: bool, dtype: torch.dtype, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """(constant (R, 1), matrix (R, k)) taking the powers u^1..u^k to the local bases.
+
+    Rows 0..k give B_{l-k+r} = sum_p P[r, p] u^p; with derivative, rows k+1..2k+1 give
+    dB/du = sum_p p P[r, p] u^(p-1) in the same powers (its u^k coefficient is zero).
+    """
+    k = spline_order
+    pieces = torch.as_tensor(_cardinal_pieces(k), dtype=torch.float64)  # (r, p)
+    rows = [pieces]
+    if derivative:
+        slopes = torch.arange(1, k + 1, dtype=torch.float64) * pieces[:, 1:]  # (r, p - 1)
+        rows.append(torch.nn.functional.pad(slopes, (0, 1)))
+    table = torch.cat(rows).to(dtype=dtype, device=device)
+    return table[:, :1].contiguous(), table[:, 1:].contiguous()
+
+
+def local_bases_uniform(x: Tensor, knots: Knots, derivative: bool) -> LocalBases:
+    """Local bases on uniform knot vectors: the cardinal B-spline polynomials of u.
+
+    The powers u^1..u^k (k, batch in) meet the pieces in one small matrix multiply, which
+    also gives the slopes (1/h) dB/du.
+    """
+    k, cells, inv_h = knots.spline_order, knots.cells, knots.inv_width
+    s = ((x - knots.origin) * inv_h).clamp_(0, cells)  # (batch, in): (x - t_0) / h
+    cell = s.floor().clamp_(max=cells - 1)
+    u = s - cell  # (batch, in), in [0, 1]
+    powers = [u]
+    for _ in range(1, k):
+        powers.append(powers[-1] * u)
+    constant, matrix = _power_map(k, derivative, x.dtype, x.device)
+    planes = torch.addmm(constant, matrix, torch.stack(powers).view(k, -1))  # (R, batch in)
+    planes = planes.view(-1, *x.shape)  # (k + 1 or 2 (k + 1), batch, in)
+    slope = planes[k + 1 :] * inv_h if derivative else None  # d/dx = d/du / h
+    return LocalBases(planes[: k + 1], slope, cell.to(torch.int64))
+
+
+def local_bases(x: Tensor, knots: Knots, derivative: bool = False) -> LocalBases:
+    """The k + 1 non-zero bases at x (batch, in) on the knots; see LocalBases."""
+    evaluate = local_bases_uniform if knots.uniform else local_bases_table
+    local = evaluate(x, knots, derivative)
+    if derivative and knots.spline_order == 1:
+        # inputs outside the knots were clamped onto the end knots, where the slope of
+        # every basis of order >= 2 vanishes, but that of order 1 does not
+        inside = (x >= knots.grid[:, 0]) & (x <= knots.grid[:, -1])
+        local.derivative = local.derivative * inside
+    return local
+
+
+def padded_start(cell: Tensor, spline_order: int, n_bases: int) -> Tensor:
+    """Flat indices (batch, in) of row l in a padded (batch, G + 3k, in) tensor.
+
+    Row l + r of the padded tensor holds B_{l-k+r}, so local basis r of input (b, i) sits
+    at padded_start + r * in. Rows k .. k + G + k - 1 are the real bases; the others
+    absorb the k bases that do not exist at each end.
+    """
+    batch, n_in = cell.shape
+    rows = n_bases + 2 * spline_order
+    # flat index of (b, l, i) = (b rows + l) in + i
+    sample = torch.arange(0, batch * rows * n_in, rows * n_in, device=cell.device)[:, None]
+    return (cell * n_in).add_(sample + torch.arange(n_in, device=cell.device))
+
+
+_scratch = threading.local()
+
+
+def scratch(shape: tuple[int, ...], like: Tensor, slot: int) -> Tensor:
+    """An uninitialised tensor of shape in a per-thread buffer that is reused across calls.
+
+    Reuse spares the page faults of fresh large allocations, which otherwise cost more
+    than the arithmetic here. The tensor is valid until the next call with the same slot,
+    so it must not escape the caller.
+    """
+    buffers = _scratch.__dict__.setdefault("buffers", {})
+    key = (slot, like.dtype, like.device)
+    numel = math.prod(shape)
+    buffer = buffers.get(key)
+    if buffer is None or buffer.numel() < numel:
+        buffer = buffers[key] = like.new_empty(numel)
+    return buffer[:numel].view(shape)
+
+
+def release_scratch() -> None:
+    """Free this thread's scratch buffers (they are made again when next needed)."""
+    _scratch.__dict__.pop("buffers", None)
+
+
+def scatter_dense(
+    local: Tensor, start: Tensor, n_bases: int, scratch_slot: int | None = None
+) -> Tensor:
+    """Dense (batch, G + k, in) from local planes (k + 1, batch, in) at padded_start.
+
+    The result is a view into the padded tensor (batch, G + 3k, in): strided between
+    samples, so that flatten(1) gives a matrix that BLAS reads in place. With a
+    scratch_slot, the padded tensor lives in that scratch buffer (see scratch).
+    """
+    order, batch, n_in = local.shape
+    k = order - 1
+    shape = (batch, n_bases + 2 * k, n_in)
+    padded = (
+        local.new_zeros(shape)
+        if scratch_slot is None
+        else scratch(shape, local, scratch_slot).zero_()
+    )
+    flat, index = padded.view(-1), start.reshape(-1)
+    for r in range(order):
+        # plane r lands r rows below the start: scatter into the buffer shifted by r rows
+        flat[r * n_in :].scatter_(0, index, local[r].reshape(-1))
+    return padded[:, k : k + n_bases]
+
+
+def chain_through_bases(grad_bases: Tensor, local: LocalBases, start: Tensor) -> Tensor:
+    """dL/dx (batch, in) = sum_m dL/dB_m dB_m/dx from dL/dB (batch, G + k, in)."""
+    slopes = scatter_dense(local.derivative, start, grad_bases.shape[1], scratch_slot=2)
+    return torch.linalg.vecdot(grad_bases, slopes, dim=1)
+
+
+class _BasisFunction(torch.autograd.Function):
+    """Dense bases (batch, G + k, in); autograd keeps only the local derivatives."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, knots: Knots) -> Tensor:
+        local = local_bases(x, knots, derivative=ctx.needs_input_grad[0])
+        start = padded_start(local.cell, knots.spline_order, knots.n_bases)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(local.derivative, start)
+        return scatter_dense(local.values, start, knots.n_bases)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_bases: Tensor):
+        derivative, start = ctx.saved_tensors
+        local = LocalBases(None, derivative, None)
+        return chain_through_bases(grad_bases, local, start), None
+
+
+def bspline_basis(x: Tensor, grid: Tensor | Knots, spline_order: int | None = None) -> Tensor:
+    """B-spline bases B_m(x_i) of order k: x (batch, in), grid (in, G + 2k + 1).
+
+    Returns (batch, in, G + k), a transposed view of a (batch, G + k, in) tensor. grid may
+    be prepared Knots (then spline_order is theirs). Differentiable in x; autograd keeps
+    only the k + 1 local slopes per input.
+    """
+    knots = grid if isinstance(grid, Knots) else prepare_knots(grid, spline_order)
+    if x.dim() != 2 or x.shape[1] != knots.grid.shape[0]:
+        raise ValueError(
+            f"x must have shape (batch, {knots.grid.shape[0]}) to match the grid, "
+            f"got {tuple(x.shape)}"
+        )
+    return _BasisFunction.apply(x, knots).transpose(1, 2)
+
+
+def spline_values(x: Tensor, grid: Tensor, coef: Tensor, spline_order: int) -> Tensor:
+    """Per-edge splines sum_m c_jim B_m(x_i): x (batch, in), coef (out, in, G + k).
+
+    Returns (batch, in, out).
+    """
+    bases = bspline_basis(x, grid, spline_order)  # (batch, in, G + k)
+    return torch.einsum("bim,oim->bio", bases, coef)
+
+
+def _fit_points(grid: Tensor, spline_order: int) -> Tensor:
+    """Gauss-Legendre nodes inside every cell of the grid range: (in, G * q), q = 2(k + 1)."""
+    q = _FIT_POINTS_PER_ORDER * (spline_order + 1)
+    nodes, _ = np.polynomial.legendre.leggauss(q)
+    frac = torch.as_tensor((nodes + 1) / 2, dtype=grid.dtype, device=grid.device)  # (q,)
+    points = grid_points(grid, spline_order)  # (in, G + 1)
+    lo, width = points[:, :-1, None], points.diff(dim=1)[:, :, None]  # (in, G, 1)
+    return (lo + width * frac).reshape(grid.shape[0], -1)
+
+
+def refit_coefficients(
+    old_grid: Tensor, old_coef: Tensor, new_grid: Tensor, spline_order: int
+) -> Tensor:
+    """Coefficients on new_grid of the splines closest to the old ones (paper Eq. 2.16).
+
+    c' = argmin_c' sum_x (sum_m c'_m B'_m(x) - sum_m c_m B_m(x))^2 for every edge, with x
+    the 2(k + 1) Gauss-Legendre nodes of each cell of the new grid range. Every new basis
+    then has points in each cell of its support inside the range (Schoenberg-Whitney), so
+    the system has full rank whatever the data; scipy's make_lsq_spline solves its banded
+    normal equations in float64, one input at a time. The result is exact on the grid
+    range when the new knots contain the old ones there.
+
+    old_coef (out, in, G + k) -> new coefficients (out, in, G' + k), in old_coef's dtype.
+    """
+    k = spline_order
+    cpu64 = {"dtype": torch.float64, "device": "cpu"}
+    points = _fit_points(new_grid.to(**cpu64), k)  # (in, P)
+    with torch.no_grad():
+        old_bases = bspline_basis(points.t(), old_grid.to(**cpu64), k)  # (P, in, G + k)
+        target = torch.einsum("pim,oim->ipo", old_bases, old_coef.to(**cpu64))  # (in, P, out)
+    knots = new_grid.to(**cpu64).numpy()
+    solution = np.empty((knots.shape[0], knots.shape[1] - k - 1, old_coef.shape[0]))
+    for i in range(knots.shape[0]):
+        try:
+            fit = make_lsq_spline(points[i].numpy(), target[i].numpy(), knots[i], k=k)
+        except (ValueError, np.linalg.LinAlgError) as error:
+            raise ValueError(f"least-squares refit of input {i}'s spline failed: {error}") from None
+        solution[i] = fit.c
+    if not np.isfinite(solution).all():
+        raise FloatingPointError(
+            "least-squares refit of spline coefficients gave non-finite values"
+        )
+    return torch.as_tensor(solution).permute(2, 0, 1).to(old_coef)
+
+
+def refined_grid_points(points: Tensor, new_grid_size: int) -> Tensor:
+    """G' + 1 grid points (in, G' + 1) that follow the spacing of points (in, G + 1).
+
+    The old points are interpolated piecewise linearly at s = j G / G', j = 0..G', so new
+    knots contain the old ones when G' is a multiple of G.
+    """
+    grid_size = points.shape[1] - 1
+    s = torch.arange(new_grid_size + 1, dtype=torch.float64) * (grid_size / new_grid_size)
+    cell = s.floor().clamp_(max=grid_size - 1).to(torch.int64)
+    frac = (s - cell).to(points.dtype).to(points.device)
+    cell = cell.to(points.device)
+    lo, hi = points[:, cell], points[:, cell + 1]
+    return lo + frac * (hi - lo)
+
+
+def grid_points_from_samples(x: Tensor, grid_size: int, grid_eps: float) -> Tensor:
+    """Grid points (in, G + 1) adapted to samples x (batch, in) (paper §2.4, pykan).
+
+    adaptive: the sorted samples at G + 1 evenly spaced ranks (empirical quantiles, min to
+    max); uniform: G + 1 evenly spaced points on [min, max]; the result is
+    grid_eps * uniform + (1 - grid_eps) * adaptive, with every interval kept at least
+    1e-3 of the uniform spacing so that the knots stay strictly increasing (unless all
+    samples of an input are equal: then all its points are that value).
+    """
+    n = x.shape[0]
+    ordered = x.sort(dim=0).values.t()  # (in, batch)
+    ranks = torch.linspace(0, n - 1, grid_size + 1, device=x.device).round().to(torch.int64)
+    adaptive = ordered[:, ranks]  # (in, G + 1)
+    lo, hi = ordered[:, :1], ordered[:, -1:]
+    steps = torch.linspace(0, 1, grid_size + 1, dtype=x.dtype, device=x.device)
+    uniform = lo + (hi - lo) * steps
+    points = grid_eps * uniform + (1 - grid_eps) * adaptive
+    gaps = torch.maximum(points.diff(dim=1), 1e-3 * (hi - lo) / grid_size)  # (in, G)
+    gaps = gaps * ((hi - lo) / gaps.sum(dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny))
+    return torch.cat([lo, lo + gaps[:, :-1].cumsum(dim=1), hi], dim=1)

@@ -1,0 +1,309 @@
+"""The B-spline KAN layer and network (KAN paper §2.2), with grid update and extension.
+
+A layer maps (batch, in) to (batch, out) by y_j = sum_i phi_ji(x_i) + bias_j, with
+
+    phi_ji(x) = w_b[j, i] silu(x) + w_s[j, i] sum_m c[j, i, m] B_m(x)      (Eq. 2.10-2.12)
+
+on the per-input knot vectors grid (in, G + 2k + 1). It is evaluated in the efficient
+form: the dense bases (batch, in, G + k) times one (in (G + k), out) matrix, plus silu(x)
+times w_b. The bases are recomputed in the backward pass instead of being kept, so the
+memory a layer holds for autograd is its input (batch, in).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import pairwise
+
+import torch
+from torch import Tensor, nn
+
+from kanbench.models import bspline
+
+INITS = ("paper", "pykan")
+
+
+# bytes of padded dense bases per chunk of samples: small enough to stay in cache
+CHUNK_BYTES = 1 << 21
+
+
+def _chunks(batch: int, n_bases: int, spline_order: int, n_in: int, itemsize: int):
+    """Row slices of the batch whose padded bases (rows, G + 3k, in) fit CHUNK_BYTES."""
+    rows = max(1, CHUNK_BYTES // ((n_bases + 2 * spline_order) * n_in * itemsize))
+    return [slice(start, min(start + rows, batch)) for start in range(0, batch, rows)]
+
+
+class _KANLinear(torch.autograd.Function):
+    """y = silu(x) w_b^T + B(x) W^T with W (out, G + k, in) the scaled coefficients.
+
+    The dense bases B(x) (batch, G + k, in) meet W in one matrix multiply per chunk of
+    samples, so the bases of one chunk stay in cache. Autograd keeps x and, when the
+    batch is a single chunk, its local bases; otherwise backward recomputes them chunk by
+    chunk, so a layer holds no more than its input and one chunk's bases.
+    """
+
+    @staticmethod
+    def forward(ctx, x, knots, scale_base, weight):
+        n_bases, k = knots.n_bases, knots.spline_order
+        y = torch.nn.functional.linear(torch.nn.functional.silu(x), scale_base)  # (batch, out)
+        chunks = _chunks(x.shape[0], n_bases, k, x.shape[1], x.element_size())
+        keep = len(chunks) == 1
+        for rows in chunks:
+            local = bspline.local_bases(x[rows], knots, derivative=keep and ctx.needs_input_grad[0])
+            start = bspline.padded_start(local.cell, k, n_bases)
+            bases = bspline.scatter_dense(local.values, start, n_bases, scratch_slot=0)
+            y[rows].addmm_(bases.flatten(1), weight.flatten(1).t())  # (rows, (G + k) in) @ W^T
+        kept = (local.values, local.derivative, start) if keep else (None, None, None)
+        ctx.save_for_backward(x, scale_base, weight, *kept)
+        ctx.knots = knots
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_y):
+        x, scale_base, weight, values, derivative, start = ctx.saved_tensors
+        knots, k = ctx.knots, ctx.knots.spline_order
+        need_x, need_base, need_weight = (ctx.needs_input_grad[i] for i in (0, 2, 3))
+        n_bases, n_in = weight.shape[1], x.shape[1]
+        grad_x = torch.empty_like(x) if need_x else None
+        grad_weight = torch.zeros_like(weight).flatten(1) if need_weight else None
+        grad_base = grad_y.t() @ torch.nn.functional.silu(x) if need_base else None  # (out, in)
+        for rows in _chunks(x.shape[0], n_bases, k, n_in, x.element_size()):
+            if values is None:
+                local = bspline.local_bases(x[rows], knots, derivative=need_x)
+                start = bspline.padded_start(local.cell, k, n_bases)
+            else:
+                local = bspline.LocalBases(values, derivative, None)
+            if need_weight:
+                bases = bspline.scatter_dense(local.values, start, n_bases, scratch_slot=0)
+                grad_weight.addmm_(grad_y[rows].t(), bases.flatten(1))  # (out, (G + k) in)
+            if need_x:
+                grad_bases = bspline.scratch((start.shape[0], n_bases * n_in), x, 1)
+                torch.mm(grad_y[rows], weight.flatten(1), out=grad_bases)  # dL/dB
+                grad_x[rows] = bspline.chain_through_bases(
+                    grad_bases.view(-1, n_bases, n_in), local, start
+                )
+        if need_x:
+            sig = torch.sigmoid(x)
+            grad_x += (grad_y @ scale_base) * sig * (1 + x * (1 - sig))  # silu'(x)
+        if need_weight:
+            grad_weight = grad_weight.view_as(weight)
+        return grad_x, None, grad_base, grad_weight
+
+
+def _check_width(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+class KANLayer(nn.Module):
+    """One KAN layer of in_features x out_features learnable edge functions.
+
+    Parameters: coef c (out, in, G + k), scale_base w_b (out, in), scale_spline w_s
+    (out, in), and bias (out,) if asked for; buffer: grid (in, G + 2k + 1).
+
+    init="paper": w_s = 1, c ~ N(0, noise_scale^2), w_b Xavier-uniform as a linear layer.
+    init="pykan" (pykan 0.2.8): w_b ~ U(-1/sqrt(in), 1/sqrt(in)), w_s = 1/sqrt(in), c the
+    least-squares spline through uniform noise of amplitude noise_scale / G at the grid
+    points.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        grid_range: Sequence[float] = (-1.0, 1.0),
+        grid_eps: float = 0.02,
+        init: str = "paper",
+        noise_scale: float = 0.1,
+        bias: bool = False,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ):
+        super().__init__()
+        _check_width("in_features", in_features)
+        _check_width("out_features", out_features)
+        bspline.check_spline_args(grid_size, spline_order)
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if not 0.0 <= grid_eps <= 1.0:
+            raise ValueError(f"grid_eps must lie in [0, 1], got {grid_eps!r}")
+        if len(grid_range) != 2:
+            raise ValueError(f"grid_range must be a pair (lo, hi), got {grid_range!r}")
+        self.in_features, self.out_features = in_features, out_features
+        self.spline_order = spline_order
+        self.grid_eps = grid_eps
+        self.init, self.noise_scale = init, noise_scale
+        factory = {"dtype": dtype or torch.get_default_dtype(), "device": device}
+        grid = bspline.uniform_grid(
+            in_features, grid_size, spline_order, tuple(grid_range), **factory
+        )
+        self.register_buffer("grid", grid)
+        n_bases = grid_size + spline_order
+        self.coef = nn.Parameter(torch.empty(out_features, in_features, n_bases, **factory))
+        self.scale_base = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        self.scale_spline = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
+        self._knots: tuple[tuple, bspline.Knots] | None = None
+        self.reset_parameters()
+
+    @property
+    def grid_size(self) -> int:
+        """G, the number of grid intervals."""
+        return self.grid.shape[1] - 2 * self.spline_order - 1
+
+    @property
+    def knots(self) -> bspline.Knots:
+        """The grid prepared for evaluation, recomputed whenever the grid has changed."""
+        key = (self.grid.data_ptr(), self.grid._version, self.grid.dtype, self.grid.device)
+        if self._knots is None or self._knots[0] != key:
+            self._knots = (key, bspline.prepare_knots(self.grid, self.spline_order))
+        return self._knots[1]
+
+    def reset_parameters(self) -> None:
+        """Initialise the parameters as `init` says (see the class docstring)."""
+        with torch.no_grad():
+            if self.init == "paper":
+                nn.init.xavier_uniform_(self.scale_base)
+                self.scale_spline.fill_(1.0)
+                self.coef.normal_(0.0, self.noise_scale)
+            else:
+                bound = 1.0 / math.sqrt(self.in_features)
+                self.scale_base.uniform_(-bound, bound)
+                self.scale_spline.fill_(bound)
+                self.coef.copy_(self._fit_noise())
+            if self.bias is not None:
+                self.bias.zero_()
+
+    def _fit_noise(self) -> Tensor:
+        """pykan's initial coefficients: the spline through noise at the G + 1 grid points."""
+        points = bspline.grid_points(self.grid, self.spline_order)  # (in, G + 1)
+        noise = (
+            torch.rand(self.out_features, *points.shape, dtype=points.dtype, device=points.device)
+            - 0.5
+        ) * (self.noise_scale / self.grid_size)
+        design = bspline.bspline_basis(points.t(), self.knots)  # (G + 1, in, G + k)
+        design = design.transpose(0, 1).to(torch.float64).cpu()  # (in, G + 1, G + k)
+        target = noise.permute(1, 2, 0).to(torch.float64).cpu()  # (in, G + 1, out)
+        solution = torch.linalg.lstsq(design, target, driver="gelsd").solution  # (in, G+k, out)
+        return solution.permute(2, 0, 1).to(self.coef)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(batch, in) -> (batch, out)."""
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"expected input of shape (batch, {self.in_features}), got {tuple(x.shape)}"
+            )
+        # W[j, m, i] = w_s[j, i] c[j, i, m]: (out, G + k, in)
+        weight = (self.scale_spline.unsqueeze(1) * self.coef.transpose(1, 2)).contiguous()
+        y = _KANLinear.apply(x, self.knots, self.scale_base, weight)
+        return y if self.bias is None else y + self.bias
+
+    def edge_splines(self, x: Tensor) -> Tensor:
+        """sum_m c_jim B_m(x_i) for every edge: (batch, in) -> (batch, in, out)."""
+        return bspline.spline_values(x, self.grid, self.coef, self.spline_order)
+
+    def _set_grid(self, grid: Tensor) -> None:
+        """Replace the knots, refitting the coefficients so that the splines are kept."""
+        coef = bspline.refit_coefficients(self.grid, self.coef.detach(), grid, self.spline_order)
+        self.grid = grid.to(self.grid)
+        if coef.shape == self.coef.shape:
+            with torch.no_grad():
+                self.coef.copy_(coef)
+        else:
+            self.coef = nn.Parameter(coef)
+
+    @torch.no_grad()
+    def update_grid(self, x: Tensor) -> None:
+        """Adapt the grid to samples x (batch, in) and refit c so that phi is kept (§2.4).
+
+        The new grid points mix empirical quantiles and a uniform grid on [min, max] of
+        each input by grid_eps (bspline.grid_points_from_samples). An input whose samples
+        are (nearly) constant keeps its grid.
+        """
+        if x.dim() != 2 or x.shape[1] != self.in_features or x.shape[0] < 2:
+            raise ValueError(
+                f"update_grid needs samples of shape (batch >= 2, "
+                f"{self.in_features}), got {tuple(x.shape)}"
+            )
+        x = x.to(self.grid.dtype)
+        points = bspline.grid_points_from_samples(x, self.grid_size, self.grid_eps)
+        old_points = bspline.grid_points(self.grid, self.spline_order)
+        span = points[:, -1] - points[:, 0]
+        degenerate = span <= 1e-8 * (1 + points.abs().amax(dim=1))
+        points[degenerate] = old_points[degenerate]
+        self._set_grid(bspline.extend_grid(points, self.spline_order))
+
+    @torch.no_grad()
+    def refine(self, new_grid_size: int) -> None:
+        """Grid extension to G' >= G intervals (Eq. 2.16): knots follow the old spacing."""
+        bspline.check_spline_args(new_grid_size, self.spline_order)
+        if new_grid_size < self.grid_size:
+            raise ValueError(
+                f"refine needs new_grid_size >= the current G = {self.grid_size}, "
+                f"got {new_grid_size}"
+            )
+        if new_grid_size == self.grid_size:
+            return
+        old_points = bspline.grid_points(self.grid, self.spline_order)
+        points = bspline.refined_grid_points(old_points, new_grid_size)
+        self._set_grid(bspline.extend_grid(points, self.spline_order))
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"G={self.grid_size}, k={self.spline_order}, bias={self.bias is not None}"
+        )
+
+
+class KAN(nn.Module):
+    """A KAN of shape widths = [n_0, n_1, ..., n_L]: L KANLayers n_{l-1} -> n_l."""
+
+    def __init__(
+        self, widths: Sequence[int], grid_size: int = 5, spline_order: int = 3, **layer_options
+    ):
+        super().__init__()
+        widths = list(widths)
+        if len(widths) < 2:
+            raise ValueError(f"widths must list at least 2 sizes (input and output), got {widths}")
+        for position, width in enumerate(widths):
+            _check_width(f"widths[{position}]", width)
+        self.widths = widths
+        self.layers = nn.ModuleList(
+            KANLayer(n_in, n_out, grid_size, spline_order, **layer_options)
+            for n_in, n_out in pairwise(widths)
+        )
+
+    @property
+    def grid_size(self) -> int:
+        return self.layers[0].grid_size
+
+    @property
+    def spline_order(self) -> int:
+        return self.layers[0].spline_order
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    @torch.no_grad()
+    def update_grid(self, x: Tensor) -> None:
+        """Update every layer's grid from the samples that reach it, first layer first."""
+        for layer in self.layers:
+            layer.update_grid(x)
+            x = layer(x)
+
+    @torch.no_grad()
+    def refine(self, new_grid_size: int) -> None:
+        """Extend every layer's grid to new_grid_size intervals."""
+        if new_grid_size < self.grid_size:
+            raise ValueError(
+                f"refine needs new_grid_size >= the current G = {self.grid_size}, "
+                f"got {new_grid_size}"
+            )
+        for layer in self.layers:
+            layer.refine(new_grid_size)

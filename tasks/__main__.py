@@ -1,0 +1,7 @@
+"""``python -m kanbench.tasks``: the task lister (same as ``kanbench-tasks``)."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,173 @@
+"""The KAN layer and network: gradients, grid update and extension, fitting, bad input."""
+
+import pytest
+import torch
+
+import kanbench.models.kan as kan_module
+from kanbench.models import KAN, KANLayer, bspline, count_trainable, kan_size
+
+pytestmark = pytest.mark.usefixtures("float64")
+
+
+def _parameters_gradcheck(model, x):
+    names = [name for name, _ in model.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_() for p in model.parameters())
+
+    def call(inputs, *values):
+        return torch.func.functional_call(model, dict(zip(names, values, strict=True)), (inputs,))
+
+    return torch.autograd.gradcheck(call, (x.clone().requires_grad_(),) + params)
+
+
+@pytest.mark.parametrize("init", ["paper", "pykan"])
+@pytest.mark.parametrize("adapted", [False, True], ids=["uniform-grid", "adapted-grid"])
+def test_network_gradients_pass_gradcheck(init, adapted):
+    torch.manual_seed(0)
+    model = KAN([2, 3, 2], grid_size=4, init=init, bias=True)
+    x = torch.rand(30, 2) * 2.4 - 1.2  # some inputs fall outside the grid range
+    if adapted:
+        model.update_grid(x[:20])
+    assert _parameters_gradcheck(model, x)
+
+
+def test_gradients_are_the_same_when_the_batch_is_split_into_chunks(monkeypatch):
+    torch.manual_seed(1)
+    model = KAN([3, 4, 1], grid_size=6)
+    x = torch.rand(200, 3, requires_grad=True)
+
+    def gradients():
+        model.zero_grad()
+        x.grad = None
+        model(x).pow(2).sum().backward()
+        return [x.grad.clone()] + [p.grad.clone() for p in model.parameters()]
+
+    whole = gradients()
+    monkeypatch.setattr(kan_module, "CHUNK_BYTES", 1024)  # a few samples per chunk
+    assert len(kan_module._chunks(200, 9, 3, 3, 8)) > 10
+    for a, b in zip(whole, gradients(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
+def test_layer_computes_the_paper_formula():
+    torch.manual_seed(2)
+    layer = KANLayer(2, 3, grid_size=5, bias=True)
+    with torch.no_grad():
+        layer.bias.normal_()
+    x = torch.rand(10, 2) * 2 - 1
+    splines = layer.edge_splines(x)  # (batch, in, out)
+    phi = layer.scale_base.t() * torch.nn.functional.silu(x)[:, :, None] + (
+        layer.scale_spline.t() * splines
+    )
+    torch.testing.assert_close(layer(x), phi.sum(1) + layer.bias)
+
+
+def test_parameter_count_matches_the_formula():
+    model = KAN([3, 5, 2], grid_size=7, spline_order=2, bias=True)
+    assert count_trainable(model) == kan_size([3, 5, 2], 7, 2, bias=True)
+    assert kan_size([3, 5, 2], 7, 2, convention="paper") == (15 + 10) * 7
+
+
+def test_refine_with_nested_knots_keeps_the_output():
+    torch.manual_seed(3)
+    model = KAN([2, 5, 1], grid_size=5)
+    x = torch.rand(500, 2) * 2 - 1
+    model.update_grid(x)  # grids now cover every layer's inputs
+    before = model(x)
+    model.refine(10)
+    model.refine(30)
+    assert model.grid_size == 30 and model.layers[1].coef.shape[-1] == 33
+    torch.testing.assert_close(model(x), before, atol=1e-9, rtol=0)
+
+
+def test_refine_with_other_knots_stays_close():
+    torch.manual_seed(4)
+    model = KAN([2, 1], grid_size=10)
+    x = torch.rand(500, 2) * 2 - 1
+    before = model(x)
+    model.refine(17)
+    change = (model(x) - before).abs().max() / before.abs().max()
+    assert change < 0.05
+
+
+def test_update_grid_keeps_a_smooth_function_and_covers_the_samples():
+    torch.manual_seed(5)
+    layer = KANLayer(1, 1, grid_size=20)
+    x = torch.linspace(-1, 1, 400)[:, None]
+    with torch.no_grad():  # a smooth edge function: the spline fitted to sin(3x)
+        design = bspline.bspline_basis(x, layer.grid, layer.spline_order)[:, 0]
+        fit = torch.linalg.lstsq(design, torch.sin(3 * x), driver="gelsd").solution
+        layer.coef.copy_(fit.t()[None])
+    samples = torch.rand(1000, 1) ** 2 * 1.6 - 0.8  # skewed, inside the range
+    before = layer(samples)
+    layer.update_grid(samples)
+    assert layer.grid[0, 3] == samples.min() and layer.grid[0, -4] == samples.max()
+    # stated tolerance: 1e-4 of the output scale for a smooth function at G = 20
+    assert (layer(samples) - before).abs().max() < 1e-4
+
+
+def test_update_grid_keeps_the_grid_of_a_constant_input():
+    layer = KANLayer(2, 1, grid_size=4)
+    grid = layer.grid.clone()
+    samples = torch.stack([torch.rand(50), torch.full((50,), 0.3)], dim=1)
+    layer.update_grid(samples)
+    torch.testing.assert_close(layer.grid[1], grid[1])
+    assert not torch.equal(layer.grid[0], grid[0])
+
+
+def test_fits_the_paper_function_to_high_precision():
+    """[2,1,1] on exp(sin(pi x) + y^2), float64, LBFGS, G = 5 then 10 (REFERENCE.md §3).
+
+    Training from some initialisations stalls near RMSE 0.5 (pykan's does too, for about
+    one seed in three); this seed's does not.
+    """
+    target = lambda x: torch.exp(torch.sin(torch.pi * x[:, :1]) + x[:, 1:] ** 2)  # noqa: E731
+    data = torch.Generator().manual_seed(0)
+    x_train = torch.rand(1000, 2, generator=data) * 2 - 1
+    x_test = torch.rand(1000, 2, generator=data) * 2 - 1
+    torch.manual_seed(0)
+    model = KAN([2, 1, 1], grid_size=5)
+    for grid_size in (5, 10):
+        model.refine(grid_size)
+        optimizer = torch.optim.LBFGS(model.parameters(), lr=1, history_size=10,
+                                      line_search_fn="strong_wolfe", tolerance_grad=1e-32,
+                                      tolerance_change=1e-32)
+        for step in range(20):
+            if step % 5 == 0:
+                model.update_grid(x_train)
+
+            def closure():
+                optimizer.zero_grad()
+                loss = (model(x_train) - target(x_train)).pow(2).mean()
+                loss.backward()
+                return loss
+
+            optimizer.step(closure)
+    with torch.no_grad():
+        rmse = (model(x_test) - target(x_test)).pow(2).mean().sqrt()
+    assert rmse < 1e-3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"widths": [3]}, "widths"),
+        ({"widths": [2, 0, 1]}, r"widths\[1\]"),
+        ({"widths": [2, -3]}, r"widths\[1\]"),
+        ({"widths": [2, 1], "spline_order": 0}, "spline_order"),
+        ({"widths": [2, 1], "grid_size": 0}, "grid_size"),
+        ({"widths": [2, 1], "grid_range": (1.0, -1.0)}, "grid_range"),
+        ({"widths": [2, 1], "grid_eps": 1.5}, "grid_eps"),
+        ({"widths": [2, 1], "init": "he"}, "init"),
+    ],
+)
+def test_bad_arguments_raise_a_value_error_naming_them(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        KAN(**kwargs)
+
+
+def test_refine_to_a_smaller_grid_is_refused():
+    model = KAN([2, 1], grid_size=10)
+    with pytest.raises(ValueError, match="new_grid_size"):
+        model.refine(5)
+    with pytest.raises(ValueError, match="shape"):
+        model(torch.zeros(3, 5))
