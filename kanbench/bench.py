@@ -66,14 +66,17 @@ def parse_widths(text: str) -> list[int]:
     try:
         widths = [int(part) for part in text.split(",")]
     except ValueError:
-        raise ValueError(f"shape must be comma-separated integers such as 16,64,1, got {text!r}")
+        raise ValueError(
+            f"shape must be comma-separated integers such as 16,64,1, got {text!r}"
+        ) from None
     if len(widths) < 2 or min(widths) < 1:
         raise ValueError(f"shape needs at least 2 positive widths, got {text!r}")
     return widths
 
 
-def matched_mlp(widths: Sequence[int], grid_size: int, spline_order: int, dtype: torch.dtype
-                ) -> MLP:
+def matched_mlp(
+    widths: Sequence[int], grid_size: int, spline_order: int, dtype: torch.dtype
+) -> MLP:
     """The MLP with max(2, len(widths) - 1) layers whose count is nearest the KAN's."""
     depth = max(2, len(widths) - 1)
     target = kan_size(widths, grid_size, spline_order)
@@ -89,7 +92,8 @@ def _forward_backward(model: nn.Module, x: torch.Tensor) -> None:
 def time_forward_backward(model: nn.Module, x: torch.Tensor, min_time: float) -> float:
     """Median seconds of one forward + backward pass."""
     timer = benchmark.Timer(
-        "step(model, x)", globals={"step": _forward_backward, "model": model, "x": x},
+        "step(model, x)",
+        globals={"step": _forward_backward, "model": model, "x": x},
         num_threads=torch.get_num_threads(),
     )
     return timer.blocked_autorange(min_run_time=min_time).median
@@ -109,9 +113,16 @@ def peak_forward_backward(model: nn.Module, x: torch.Tensor) -> float | None:
     return None if peak is None else peak / 2**20
 
 
-def bench_case(widths: Sequence[int], batch: int, grid_size: int = 5, spline_order: int = 3,
-               dtype: str = "float32", min_time: float = 1.0, probe_memory: bool = True,
-               seed: int = 0) -> BenchRow:
+def bench_case(
+    widths: Sequence[int],
+    batch: int,
+    grid_size: int = 5,
+    spline_order: int = 3,
+    dtype: str = "float32",
+    min_time: float = 1.0,
+    probe_memory: bool = True,
+    seed: int = 0,
+) -> BenchRow:
     """Time (and probe) a KAN and its matched MLP on one batch of uniform inputs."""
     torch_dtype = DTYPES[dtype]
     torch.manual_seed(seed)
@@ -121,21 +132,35 @@ def bench_case(widths: Sequence[int], batch: int, grid_size: int = 5, spline_ord
     kan_s, mlp_s = (time_forward_backward(m, x, min_time) for m in (kan, mlp))
     peaks = [peak_forward_backward(m, x) if probe_memory else None for m in (kan, mlp)]
     return BenchRow(
-        ",".join(map(str, widths)), grid_size, spline_order, batch, dtype,
-        torch.get_num_threads(), count_trainable(kan), mlp.depth, mlp.width,
-        count_trainable(mlp), kan_s * 1e3, mlp_s * 1e3, *peaks,
+        ",".join(map(str, widths)),
+        grid_size,
+        spline_order,
+        batch,
+        dtype,
+        torch.get_num_threads(),
+        count_trainable(kan),
+        mlp.depth,
+        mlp.width,
+        count_trainable(mlp),
+        kan_s * 1e3,
+        mlp_s * 1e3,
+        *peaks,
     )
 
 
 def format_table(rows: Sequence[BenchRow]) -> str:
     """A fixed-width table of the rows with the KAN / MLP ratios."""
-    header = (f"{'shape':>12} {'G':>4} {'batch':>6} {'N_kan':>8} {'mlp':>10} {'N_mlp':>8} "
-              f"{'kan ms':>8} {'mlp ms':>8} {'t ratio':>7} {'kan MB':>7} {'mlp MB':>7} "
-              f"{'m ratio':>7}")
+    header = (
+        f"{'shape':>12} {'G':>4} {'batch':>6} {'N_kan':>8} {'mlp':>10} {'N_mlp':>8} "
+        f"{'kan ms':>8} {'mlp ms':>8} {'t ratio':>7} {'kan MB':>7} {'mlp MB':>7} "
+        f"{'m ratio':>7}"
+    )
     lines = [header]
     for row in rows:
-        mem = [f"{v:7.1f}" if v is not None else f"{'-':>7}"
-               for v in (row.kan_peak_mb, row.mlp_peak_mb)]
+        mem = [
+            f"{v:7.1f}" if v is not None else f"{'-':>7}"
+            for v in (row.kan_peak_mb, row.mlp_peak_mb)
+        ]
         ratio = f"{row.memory_ratio:7.2f}" if row.memory_ratio is not None else f"{'-':>7}"
         lines.append(
             f"{row.widths:>12} {row.grid_size:>4} {row.batch:>6} {row.kan_params:>8} "
@@ -151,18 +176,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Forward+backward time and peak memory of KANs against parameter-matched "
         "MLPs (median of repeated runs, one process).",
     )
-    parser.add_argument("--shape", action="append", help="KAN widths such as 16,64,1 "
-                        "(repeatable; default: the model-core acceptance shapes)")
-    parser.add_argument("--batch", type=int, action="append",
-                        help="batch sizes to time (repeatable; default 1024, 512 for 256,256)")
-    parser.add_argument("--memory-batch", type=int, default=8192,
-                        help="batch at which peak memory is probed (0 to skip; default 8192)")
+    parser.add_argument(
+        "--shape",
+        action="append",
+        help="KAN widths such as 16,64,1 (repeatable; default: the model-core acceptance shapes)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        action="append",
+        help="batch sizes to time (repeatable; default 1024, 512 for 256,256)",
+    )
+    parser.add_argument(
+        "--memory-batch",
+        type=int,
+        default=8192,
+        help="batch at which peak memory is probed (0 to skip; default 8192)",
+    )
     parser.add_argument("--grid", type=int, default=5, help="grid size G (default 5)")
     parser.add_argument("--order", type=int, default=3, help="spline order k (default 3)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--min-time", type=float, default=1.0,
-                        help="seconds of repeated runs per timing (default 1)")
+    parser.add_argument(
+        "--min-time",
+        type=float,
+        default=1.0,
+        help="seconds of repeated runs per timing (default 1)",
+    )
     parser.add_argument("--csv", help="also write the rows to this CSV file")
     args = parser.parse_args(argv)
     try:
@@ -180,27 +220,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kanbench-bench: error: {error}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
-    rows = [bench_case(w, b, args.grid, args.order, args.dtype, args.min_time, False)
-            for w, b in cases]
-    print(f"forward+backward, median of repeated runs; {args.dtype}, {args.threads} thread(s), "
-          f"torch {torch.__version__}")
+    rows = [
+        bench_case(w, b, args.grid, args.order, args.dtype, args.min_time, False) for w, b in cases
+    ]
+    print(
+        f"forward+backward, median of repeated runs; {args.dtype}, {args.threads} thread(s), "
+        f"torch {torch.__version__}"
+    )
     print(format_table(rows))
     if args.memory_batch:
         shapes = list(dict.fromkeys(",".join(map(str, w)) for w, _ in cases))
-        mem_rows = [bench_case(parse_widths(s), args.memory_batch, args.grid, args.order,
-                               args.dtype, min(args.min_time, 0.2), True) for s in shapes]
-        print(f"\npeak memory of one forward+backward at batch {args.memory_batch} "
-              f"(resident set, median of 3):")
+        mem_rows = [
+            bench_case(
+                parse_widths(s),
+                args.memory_batch,
+                args.grid,
+                args.order,
+                args.dtype,
+                min(args.min_time, 0.2),
+                True,
+            )
+            for s in shapes
+        ]
+        print(
+            f"\npeak memory of one forward+backward at batch {args.memory_batch} "
+            f"(resident set, median of 3):"
+        )
         print(format_table(mem_rows))
         rows += mem_rows
     if args.csv:
         with open(args.csv, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=[*asdict(rows[0]), "time_ratio",
-                                                        "memory_ratio"])
+            writer = csv.DictWriter(
+                handle, fieldnames=[*asdict(rows[0]), "time_ratio", "memory_ratio"]
+            )
             writer.writeheader()
             for row in rows:
-                writer.writerow({**asdict(row), "time_ratio": row.time_ratio,
-                                 "memory_ratio": row.memory_ratio})
+                writer.writerow(
+                    {**asdict(row), "time_ratio": row.time_ratio, "memory_ratio": row.memory_ratio}
+                )
     return 0
 
 

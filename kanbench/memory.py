@@ -80,3 +80,16 @@ def peak_bytes(work: Callable[[], object], repeats: int = 3) -> int | None:
             peaks.append(max(0, _status_kib("VmHWM") - before) * 1024)
     peaks.sort()
     return peaks[len(peaks) // 2]
+
+
+def reset_peak() -> None:
+    """Reset the process's peak resident set (VmHWM) to its current size, where possible."""
+    if available():
+        _CLEAR_REFS.write_text("5")
+
+
+def peak_resident_mb() -> float | None:
+    """The process's peak resident set since the last reset_peak, in MiB (None if unknown)."""
+    if not _STATUS.exists():
+        return None
+    return _status_kib("VmHWM") / 1024

@@ -9,8 +9,20 @@ from kanbench import bench
 
 def test_tiny_bench_writes_well_formed_rows(tmp_path, capsys):
     out = tmp_path / "bench.csv"
-    code = bench.main(["--shape", "3,4,1", "--batch", "16", "--memory-batch", "64",
-                       "--min-time", "0.01", "--csv", str(out)])
+    code = bench.main(
+        [
+            "--shape",
+            "3,4,1",
+            "--batch",
+            "16",
+            "--memory-batch",
+            "64",
+            "--min-time",
+            "0.01",
+            "--csv",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "3,4,1" in printed and "t ratio" in printed
@@ -20,7 +32,8 @@ def test_tiny_bench_writes_well_formed_rows(tmp_path, capsys):
         assert int(row["kan_params"]) == 3 * 4 * 10 + 4 * 10
         assert float(row["kan_ms"]) > 0 and float(row["mlp_ms"]) > 0
         assert float(row["time_ratio"]) == pytest.approx(
-            float(row["kan_ms"]) / float(row["mlp_ms"]))
+            float(row["kan_ms"]) / float(row["mlp_ms"])
+        )
         assert abs(int(row["mlp_params"]) - int(row["kan_params"])) < 0.2 * int(row["kan_params"])
 
 

@@ -31,9 +31,7 @@ def _scipy_bases(x, knots, k):
 def test_basis_matches_scipy(k, uniform):
     generator = torch.Generator().manual_seed(k)
     grid = (
-        bspline.uniform_grid(3, 7, k, (-1.0, 1.0))
-        if uniform
-        else _random_grid(3, 7, k, generator)
+        bspline.uniform_grid(3, 7, k, (-1.0, 1.0)) if uniform else _random_grid(3, 7, k, generator)
     )
     assert bspline.is_uniform(grid) == uniform
     # cover the extension region and points beyond the knots, where every basis is 0

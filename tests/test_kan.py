@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-import kanbench.models.kan as kan_module
+import kanbench.models.forms as forms
 from kanbench.models import KAN, KANLayer, bspline, count_trainable, kan_size
 
 pytestmark = pytest.mark.usefixtures("float64")
@@ -20,32 +20,50 @@ def _parameters_gradcheck(model, x):
 
 
 @pytest.mark.parametrize("init", ["paper", "pykan"])
+@pytest.mark.parametrize("form", ["dense", "sparse"])
 @pytest.mark.parametrize("adapted", [False, True], ids=["uniform-grid", "adapted-grid"])
-def test_network_gradients_pass_gradcheck(init, adapted):
+def test_network_gradients_pass_gradcheck(init, form, adapted):
     torch.manual_seed(0)
-    model = KAN([2, 3, 2], grid_size=4, init=init, bias=True)
+    model = KAN([2, 3, 2], grid_size=4, init=init, bias=True, form=form)
     x = torch.rand(30, 2) * 2.4 - 1.2  # some inputs fall outside the grid range
     if adapted:
         model.update_grid(x[:20])
     assert _parameters_gradcheck(model, x)
 
 
-def test_gradients_are_the_same_when_the_batch_is_split_into_chunks(monkeypatch):
+def _outputs_and_gradients(form, x, widths=(3, 4, 2), grid_size=6):
     torch.manual_seed(1)
-    model = KAN([3, 4, 1], grid_size=6)
-    x = torch.rand(200, 3, requires_grad=True)
+    model = KAN(list(widths), grid_size=grid_size, form=form, bias=True)
+    model.update_grid(x[: len(x) // 2])  # non-uniform knots; some inputs fall outside them
+    x = x.clone().requires_grad_()
+    y = model(x)
+    y.pow(2).sum().backward()
+    return [y.detach(), x.grad] + [p.grad for p in model.parameters()]
 
-    def gradients():
-        model.zero_grad()
-        x.grad = None
-        model(x).pow(2).sum().backward()
-        return [x.grad.clone()] + [p.grad.clone() for p in model.parameters()]
 
-    whole = gradients()
-    monkeypatch.setattr(kan_module, "CHUNK_BYTES", 1024)  # a few samples per chunk
-    assert len(kan_module._chunks(200, 9, 3, 3, 8)) > 10
-    for a, b in zip(whole, gradients(), strict=True):
+@pytest.mark.parametrize("form", ["dense", "sparse"])
+def test_gradients_are_the_same_when_the_batch_is_split_into_chunks(form, monkeypatch):
+    x = torch.rand(200, 3) * 2.2 - 1.1
+    whole = _outputs_and_gradients(form, x)
+    monkeypatch.setattr(forms, "CHUNK_BYTES", 1024)  # a few samples per chunk
+    assert len(forms._chunks(200, 9 * 3 * 8)) > 10
+    for a, b in zip(whole, _outputs_and_gradients(form, x), strict=True):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("grid_size", [3, 40])
+def test_sparse_and_dense_forms_agree(grid_size):
+    x = torch.rand(300, 3) * 2.2 - 1.1
+    dense = _outputs_and_gradients("dense", x, grid_size=grid_size)
+    sparse = _outputs_and_gradients("sparse", x, grid_size=grid_size)
+    for a, b in zip(dense, sparse, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
+def test_auto_form_is_sparse_for_large_grids_and_single_outputs():
+    assert forms.choose_form(5, 3, 64) == "dense"
+    assert forms.choose_form(100, 3, 64) == "sparse"
+    assert forms.choose_form(5, 3, 1) == "sparse"
 
 
 def test_layer_computes_the_paper_formula():
@@ -128,14 +146,19 @@ def test_fits_the_paper_function_to_high_precision():
     model = KAN([2, 1, 1], grid_size=5)
     for grid_size in (5, 10):
         model.refine(grid_size)
-        optimizer = torch.optim.LBFGS(model.parameters(), lr=1, history_size=10,
-                                      line_search_fn="strong_wolfe", tolerance_grad=1e-32,
-                                      tolerance_change=1e-32)
+        optimizer = torch.optim.LBFGS(
+            model.parameters(),
+            lr=1,
+            history_size=10,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-32,
+            tolerance_change=1e-32,
+        )
         for step in range(20):
             if step % 5 == 0:
                 model.update_grid(x_train)
 
-            def closure():
+            def closure(optimizer=optimizer):
                 optimizer.zero_grad()
                 loss = (model(x_train) - target(x_train)).pow(2).mean()
                 loss.backward()
@@ -158,6 +181,7 @@ def test_fits_the_paper_function_to_high_precision():
         ({"widths": [2, 1], "grid_range": (1.0, -1.0)}, "grid_range"),
         ({"widths": [2, 1], "grid_eps": 1.5}, "grid_eps"),
         ({"widths": [2, 1], "init": "he"}, "init"),
+        ({"widths": [2, 1], "form": "banded"}, "form"),
     ],
 )
 def test_bad_arguments_raise_a_value_error_naming_them(kwargs, name):

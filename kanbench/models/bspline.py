@@ -107,14 +107,16 @@ class LocalBases:
 
 
 def _cell_polynomials(grid: Tensor, spline_order: int) -> Tensor:
-    """The local bases of every knot cell as polynomials of u = (x - t_l) / (t_{l+1} - t_l).
+    """The local bases of every knot cell as polynomials of x - t_l.
 
-    de Boor's triangle run on polynomials: in cell l, level j holds B_{l-j+r, j}, r = 0..j,
-    and with left_j = x - t_{l+1-j}, right_j = t_{l+j} - x (both linear in u) and
+    de Boor's triangle, run on polynomials of u = (x - t_l) / (t_{l+1} - t_l): in cell l,
+    level j holds B_{l-j+r, j}, r = 0..j, and with left_j = x - t_{l+1-j}, right_j =
+    t_{l+j} - x (both linear in u) and
     T_r = B_{l-j+1+r, j-1} / (t_{l+1+r} - t_{l+1+r-j}),
         B_{l-j+r, j} = right_{r+1} T_r + left_{j-r+1} T_{r-1}.
-    Returns the coefficients (in * cells, p, 2 (k + 1)) of u^p: columns 0..k are the bases
-    B_{l-k+r}, columns k+1..2k+1 their slopes dB/dx.
+    Returns rows (in * cells, 1 + (k + 1) 2 (k + 1)), one per cell l + i * cells: t_l, then
+    the coefficients [p, r] of (x - t_l)^p, for r = 0..k of the bases B_{l-k+r} and for
+    r = k+1..2k+1 of their slopes dB/dx.
     """
     k = spline_order
     n_in, n_knots = grid.shape
@@ -142,10 +144,10 @@ def _cell_polynomials(grid: Tensor, spline_order: int) -> Tensor:
         new[..., 1:, :j] += left * ratio
         new[..., 1:, 1:] += hu * ratio
         poly = new
-    powers = torch.arange(1, k + 1, **work)
-    slopes = torch.nn.functional.pad(poly[..., 1:] * powers / h[..., None], (0, 1))
-    table = torch.cat([poly, slopes], dim=2)  # (in, cells, 2 (k + 1), p)
-    table = table.transpose(2, 3).reshape(n_in * cells, k + 1, 2 * (k + 1))
+    poly = poly / h[..., None] ** torch.arange(k + 1, **work)  # powers of (x - t_l)
+    slopes = torch.nn.functional.pad(poly[..., 1:] * torch.arange(1, k + 1, **work), (0, 1))
+    table = torch.cat([poly, slopes], dim=2).transpose(2, 3)  # (in, cells, p, 2 (k + 1))
+    table = torch.cat([t_l.reshape(-1, 1), table.reshape(n_in * cells, -1)], dim=1)
     return table.to(grid.dtype).contiguous()
 
 
@@ -154,17 +156,18 @@ class Knots:
     """Knot vectors (in, K) and what evaluating bases on them needs, computed once.
 
     uniform: every input's knots are equally spaced, so the cardinal B-spline's pieces
-    serve every cell, and inv_width (in,) is 1/h; otherwise polynomials (in * cells, p,
-    2 (k + 1)) holds each cell's own (see _cell_polynomials), inv_width (in * cells,) is
-    1/(t_{l+1} - t_l) and origin (in * cells,) is t_l, cells numbered l + i * cells.
+    serve every cell: origin (in,) is t_0 and inv_width (in,) 1/h. Otherwise polynomials
+    holds each cell's own (see _cell_polynomials), cells numbered l + i * cells from
+    cell_offset (in,) = i * cells.
     """
 
     grid: Tensor
     spline_order: int
     uniform: bool
-    origin: Tensor
-    inv_width: Tensor
+    origin: Tensor | None
+    inv_width: Tensor | None
     polynomials: Tensor | None
+    cell_offset: Tensor | None
 
     @property
     def n_bases(self) -> int:
@@ -179,30 +182,27 @@ def prepare_knots(grid: Tensor, spline_order: int) -> Knots:
     """The Knots of grid (in, G + 2k + 1) for order k."""
     if is_uniform(grid):
         inv_width = (grid.shape[1] - 1) / (grid[:, -1] - grid[:, 0])
-        return Knots(grid, spline_order, True, grid[:, 0].clone(), inv_width, None)
+        return Knots(grid, spline_order, True, grid[:, 0].clone(), inv_width, None, None)
+    cells = grid.shape[1] - 1
+    offset = torch.arange(0, grid.shape[0] * cells, cells, device=grid.device)
     return Knots(
-        grid,
-        spline_order,
-        False,
-        grid[:, :-1].reshape(-1),
-        1 / grid.diff(dim=1).reshape(-1),
-        _cell_polynomials(grid, spline_order),
+        grid, spline_order, False, None, None, _cell_polynomials(grid, spline_order), offset
     )
 
 
 def local_bases_table(x: Tensor, knots: Knots, derivative: bool) -> LocalBases:
-    """Local bases on any knot vectors, from each cell's polynomials of u (Horner)."""
+    """Local bases on any knot vectors, from each cell's polynomials of x - t_l (Horner)."""
     k, grid, cells = knots.spline_order, knots.grid, knots.cells
     x = torch.clamp(x, grid[:, 0], grid[:, -1])  # (batch, in)
     cell = torch.searchsorted(grid, x.t().contiguous(), right=True).t() - 1  # (batch, in)
     cell = cell.clamp_(max=cells - 1)
-    flat = (cell + torch.arange(0, grid.shape[0] * cells, cells, device=x.device)).reshape(-1)
-    u = (x.reshape(-1) - knots.origin.take(flat)) * knots.inv_width.take(flat)  # (batch in)
+    table = knots.polynomials.index_select(0, (cell + knots.cell_offset).reshape(-1))
+    offset = (x.reshape(-1) - table[:, 0]).unsqueeze(1)  # (batch in, 1): x - t_l
     rows = 2 * (k + 1) if derivative else k + 1
-    coefficients = knots.polynomials.index_select(0, flat)[..., :rows]  # (batch in, p, rows)
+    coefficients = table[:, 1:].view(-1, k + 1, 2 * (k + 1))[..., :rows]  # (batch in, p, rows)
     planes = coefficients[:, k]
     for p in range(k - 1, -1, -1):
-        planes = torch.addcmul(coefficients[:, p], planes, u.unsqueeze(1))
+        planes = torch.addcmul(coefficients[:, p], planes, offset)
     planes = planes.t().view(rows, *x.shape)  # (rows, batch, in)
     return LocalBases(planes[: k + 1], planes[k + 1 :] if derivative else None, cell)
 

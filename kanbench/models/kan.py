@@ -4,10 +4,9 @@ A layer maps (batch, in) to (batch, out) by y_j = sum_i phi_ji(x_i) + bias_j, wi
 
     phi_ji(x) = w_b[j, i] silu(x) + w_s[j, i] sum_m c[j, i, m] B_m(x)      (Eq. 2.10-2.12)
 
-on the per-input knot vectors grid (in, G + 2k + 1). It is evaluated in the efficient
-form: the dense bases (batch, in, G + k) times one (in (G + k), out) matrix, plus silu(x)
-times w_b. The bases are recomputed in the backward pass instead of being kept, so the
-memory a layer holds for autograd is its input (batch, in).
+on the per-input knot vectors grid (in, G + 2k + 1). kanbench.models.forms evaluates it,
+densely (one matrix multiply over all G + k bases) or sparsely (only the k + 1 non-zero
+bases per input), whichever suits the layer's size.
 """
 
 from __future__ import annotations
@@ -20,76 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from kanbench.models import bspline
+from kanbench.models.forms import FORMS, kan_linear
 
 INITS = ("paper", "pykan")
-
-
-# bytes of padded dense bases per chunk of samples: small enough to stay in cache
-CHUNK_BYTES = 1 << 21
-
-
-def _chunks(batch: int, n_bases: int, spline_order: int, n_in: int, itemsize: int):
-    """Row slices of the batch whose padded bases (rows, G + 3k, in) fit CHUNK_BYTES."""
-    rows = max(1, CHUNK_BYTES // ((n_bases + 2 * spline_order) * n_in * itemsize))
-    return [slice(start, min(start + rows, batch)) for start in range(0, batch, rows)]
-
-
-class _KANLinear(torch.autograd.Function):
-    """y = silu(x) w_b^T + B(x) W^T with W (out, G + k, in) the scaled coefficients.
-
-    The dense bases B(x) (batch, G + k, in) meet W in one matrix multiply per chunk of
-    samples, so the bases of one chunk stay in cache. Autograd keeps x and, when the
-    batch is a single chunk, its local bases; otherwise backward recomputes them chunk by
-    chunk, so a layer holds no more than its input and one chunk's bases.
-    """
-
-    @staticmethod
-    def forward(ctx, x, knots, scale_base, weight):
-        n_bases, k = knots.n_bases, knots.spline_order
-        y = torch.nn.functional.linear(torch.nn.functional.silu(x), scale_base)  # (batch, out)
-        chunks = _chunks(x.shape[0], n_bases, k, x.shape[1], x.element_size())
-        keep = len(chunks) == 1
-        for rows in chunks:
-            local = bspline.local_bases(x[rows], knots, derivative=keep and ctx.needs_input_grad[0])
-            start = bspline.padded_start(local.cell, k, n_bases)
-            bases = bspline.scatter_dense(local.values, start, n_bases, scratch_slot=0)
-            y[rows].addmm_(bases.flatten(1), weight.flatten(1).t())  # (rows, (G + k) in) @ W^T
-        kept = (local.values, local.derivative, start) if keep else (None, None, None)
-        ctx.save_for_backward(x, scale_base, weight, *kept)
-        ctx.knots = knots
-        return y
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_y):
-        x, scale_base, weight, values, derivative, start = ctx.saved_tensors
-        knots, k = ctx.knots, ctx.knots.spline_order
-        need_x, need_base, need_weight = (ctx.needs_input_grad[i] for i in (0, 2, 3))
-        n_bases, n_in = weight.shape[1], x.shape[1]
-        grad_x = torch.empty_like(x) if need_x else None
-        grad_weight = torch.zeros_like(weight).flatten(1) if need_weight else None
-        grad_base = grad_y.t() @ torch.nn.functional.silu(x) if need_base else None  # (out, in)
-        for rows in _chunks(x.shape[0], n_bases, k, n_in, x.element_size()):
-            if values is None:
-                local = bspline.local_bases(x[rows], knots, derivative=need_x)
-                start = bspline.padded_start(local.cell, k, n_bases)
-            else:
-                local = bspline.LocalBases(values, derivative, None)
-            if need_weight:
-                bases = bspline.scatter_dense(local.values, start, n_bases, scratch_slot=0)
-                grad_weight.addmm_(grad_y[rows].t(), bases.flatten(1))  # (out, (G + k) in)
-            if need_x:
-                grad_bases = bspline.scratch((start.shape[0], n_bases * n_in), x, 1)
-                torch.mm(grad_y[rows], weight.flatten(1), out=grad_bases)  # dL/dB
-                grad_x[rows] = bspline.chain_through_bases(
-                    grad_bases.view(-1, n_bases, n_in), local, start
-                )
-        if need_x:
-            sig = torch.sigmoid(x)
-            grad_x += (grad_y @ scale_base) * sig * (1 + x * (1 - sig))  # silu'(x)
-        if need_weight:
-            grad_weight = grad_weight.view_as(weight)
-        return grad_x, None, grad_base, grad_weight
 
 
 def _check_width(name: str, value) -> None:
@@ -106,7 +38,7 @@ class KANLayer(nn.Module):
     init="paper": w_s = 1, c ~ N(0, noise_scale^2), w_b Xavier-uniform as a linear layer.
     init="pykan" (pykan 0.2.8): w_b ~ U(-1/sqrt(in), 1/sqrt(in)), w_s = 1/sqrt(in), c the
     least-squares spline through uniform noise of amplitude noise_scale / G at the grid
-    points.
+    points. form: "dense", "sparse" or "auto" (kanbench.models.forms.choose_form).
     """
 
     def __init__(
@@ -120,6 +52,7 @@ class KANLayer(nn.Module):
         init: str = "paper",
         noise_scale: float = 0.1,
         bias: bool = False,
+        form: str = "auto",
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ):
@@ -129,6 +62,8 @@ class KANLayer(nn.Module):
         bspline.check_spline_args(grid_size, spline_order)
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {FORMS}, got {form!r}")
         if not 0.0 <= grid_eps <= 1.0:
             raise ValueError(f"grid_eps must lie in [0, 1], got {grid_eps!r}")
         if len(grid_range) != 2:
@@ -136,7 +71,7 @@ class KANLayer(nn.Module):
         self.in_features, self.out_features = in_features, out_features
         self.spline_order = spline_order
         self.grid_eps = grid_eps
-        self.init, self.noise_scale = init, noise_scale
+        self.init, self.noise_scale, self.form = init, noise_scale, form
         factory = {"dtype": dtype or torch.get_default_dtype(), "device": device}
         grid = bspline.uniform_grid(
             in_features, grid_size, spline_order, tuple(grid_range), **factory
@@ -197,9 +132,7 @@ class KANLayer(nn.Module):
             raise ValueError(
                 f"expected input of shape (batch, {self.in_features}), got {tuple(x.shape)}"
             )
-        # W[j, m, i] = w_s[j, i] c[j, i, m]: (out, G + k, in)
-        weight = (self.scale_spline.unsqueeze(1) * self.coef.transpose(1, 2)).contiguous()
-        y = _KANLinear.apply(x, self.knots, self.scale_base, weight)
+        y = kan_linear(x, self.knots, self.scale_base, self.scale_spline, self.coef, self.form)
         return y if self.bias is None else y + self.bias
 
     def edge_splines(self, x: Tensor) -> Tensor:

@@ -1,0 +1,1 @@
+"""Hydra configs of kanbench, importable as kanbench.conf so that installs find them."""

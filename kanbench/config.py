@@ -1,0 +1,278 @@
+"""A run's configuration: validated and typed from the mapping that Hydra composes.
+
+Hydra's struct mode already refuses command-line overrides of keys that do not exist;
+run_config refuses unknown keys inside config files too, and every value that is out of
+range, each with one line that names the key, the value and what is allowed. Library
+tasks are registered in Hydra's ConfigStore (group task), so `task=<name>` works for each
+of them without a file; a file conf/task/<name>.yaml defines a task of the user's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+from kanbench.tasks import Task, list_tasks, task_from_config
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DEVICES = ("cpu", "cuda")
+FAMILIES = ("kan", "mlp")
+OPTIMIZERS = ("lbfgs", "adam")
+LOGGERS = ("none", "wandb")
+# keys that change where or how a run reports, not what it computes: left out of its id
+_NOT_IDENTITY = ("out_dir", "progress", "logger", "log_every")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    n_train: int = 1000
+    n_test: int = 1000
+    noise: float = 0.0
+
+
+@dataclass(frozen=True)
+class KanConfig:
+    family: str = "kan"
+    shape: tuple[int, ...] | None = None
+    spline_order: int = 3
+    grid_schedule: tuple[int, ...] = (3, 5, 10, 20, 50, 100, 200, 500, 1000)
+    steps_per_grid: int = 200
+    grid_range: tuple[float, float] = (-1.0, 1.0)
+    grid_eps: float = 0.02
+    grid_update_every: int = 5
+    grid_update_until: int = 50
+    init: str = "paper"
+    noise_scale: float = 0.1
+    bias: bool = False
+
+
+@dataclass(frozen=True)
+class MlpConfig:
+    family: str = "mlp"
+    depth: int = 3
+    width: int | None = None
+    target_params: tuple[int, ...] | None = None
+    match_kan: bool = True
+    kan_shape: tuple[int, ...] | None = None
+    kan_grids: tuple[int, ...] = (3, 5, 10, 20, 50, 100, 200, 500, 1000)
+    kan_spline_order: int = 3
+    activation: str = "silu"
+    steps: int = 1800
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "lbfgs"
+    lr: float = 1.0
+    history_size: int = 10
+    max_iter: int = 20
+    line_search: str | None = "strong_wolfe"
+    tolerance_grad: float = 1e-32
+    tolerance_change: float = 1e-32
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs, checked; `resolved` is the plain mapping it came from."""
+
+    task: Task
+    model: KanConfig | MlpConfig
+    optim: OptimConfig
+    logger: dict
+    seed: int
+    dtype: str
+    device: str
+    threads: int
+    data: DataConfig
+    out_dir: str
+    log_every: int
+    progress: bool
+    resolved: dict
+
+    @property
+    def run_id(self) -> str:
+        """12 hex digits of the SHA-256 of the config, less the reporting keys."""
+        identity = {k: v for k, v in self.resolved.items() if k not in _NOT_IDENTITY}
+        text = json.dumps(identity, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+
+def register_library_tasks() -> None:
+    """Put every library task in Hydra's ConfigStore as task=<name>."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for task in list_tasks():
+        store.store(group="task", name=task.name, node={"name": task.name})
+
+
+def default_kan_shape(task: Task) -> tuple[int, ...]:
+    """The task's known KA shape, else the Kolmogorov-Arnold [d, 2d + 1, 1]."""
+    d = task.input_dim
+    return tuple(task.kan_shape) if task.kan_shape else (d, 2 * d + 1, 1)
+
+
+def run_config(cfg: Mapping[str, Any]) -> RunConfig:
+    """Check a composed config (a plain mapping) and type it; ValueError on any problem."""
+    cfg = dict(cfg)
+    top = {f.name for f in fields(RunConfig)} - {"resolved"}
+    _no_unknown_keys("config", cfg, top | {"hydra"})
+    cfg.pop("hydra", None)
+    for key in top:
+        if key not in cfg:
+            raise ValueError(f"config key {key!r} is missing")
+    task = _task(cfg["task"])
+    model = _model(cfg["model"], task)
+    optim = _section("optim", cfg["optim"], OptimConfig)
+    _choice("optim.name", optim.name, OPTIMIZERS)
+    _positive("optim.lr", optim.lr)
+    logger = dict(cfg["logger"] or {"name": "none"})
+    _choice("logger.name", logger.get("name"), LOGGERS)
+    _choice("dtype", cfg["dtype"], tuple(DTYPES))
+    _choice("device", cfg["device"], DEVICES)
+    if cfg["device"] == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for, but torch sees no CUDA device here")
+    _integer("threads", cfg["threads"], minimum=1)
+    _integer("seed", cfg["seed"], minimum=0)
+    _integer("log_every", cfg["log_every"], minimum=0)
+    data = _section("data", cfg["data"], DataConfig)
+    _integer("data.n_train", data.n_train, minimum=1)
+    _integer("data.n_test", data.n_test, minimum=1)
+    if not data.noise >= 0:
+        raise ValueError(f"data.noise must be >= 0, got {data.noise!r}")
+    return RunConfig(
+        task=task,
+        model=model,
+        optim=optim,
+        logger=logger,
+        seed=cfg["seed"],
+        dtype=cfg["dtype"],
+        device=cfg["device"],
+        threads=cfg["threads"],
+        data=data,
+        out_dir=str(cfg["out_dir"]),
+        log_every=cfg["log_every"],
+        progress=bool(cfg["progress"]),
+        resolved=json.loads(json.dumps(cfg, default=str)),
+    )
+
+
+def _task(section: Any) -> Task:
+    if not isinstance(section, Mapping) or "name" not in section:
+        raise ValueError("config section 'task' must be a mapping with a 'name'")
+    return task_from_config(section)
+
+
+def _model(section: Any, task: Task) -> KanConfig | MlpConfig:
+    if not isinstance(section, Mapping):
+        raise ValueError("config section 'model' must be a mapping")
+    family = section.get("family")
+    _choice("model.family", family, FAMILIES)
+    if family == "kan":
+        model = _section("model", section, KanConfig)
+        shape = model.shape or default_kan_shape(task)
+        _shape("model.shape", shape, task)
+        _schedule("model.grid_schedule", model.grid_schedule)
+        _integer("model.spline_order", model.spline_order, minimum=1)
+        _integer("model.steps_per_grid", model.steps_per_grid, minimum=1)
+        _integer("model.grid_update_every", model.grid_update_every, minimum=1)
+        _integer("model.grid_update_until", model.grid_update_until, minimum=0)
+        _choice("model.init", model.init, ("paper", "pykan"))
+        if not 0 <= model.grid_eps <= 1:
+            raise ValueError(f"model.grid_eps must lie in [0, 1], got {model.grid_eps!r}")
+        if len(model.grid_range) != 2 or not model.grid_range[0] < model.grid_range[1]:
+            raise ValueError(
+                f"model.grid_range must be increasing [lo, hi], got {list(model.grid_range)}"
+            )
+        return KanConfig(**{**_as_dict(model), "shape": tuple(shape)})
+    model = _section("model", section, MlpConfig)
+    _integer("model.depth", model.depth, minimum=2)
+    _integer("model.steps", model.steps, minimum=1)
+    _choice("model.activation", model.activation, ("silu", "tanh", "relu"))
+    if model.width is not None:
+        _integer("model.width", model.width, minimum=1)
+    elif model.target_params is not None:
+        for value in model.target_params:
+            _integer("model.target_params", value, minimum=1)
+    elif model.match_kan:
+        kan_shape = model.kan_shape or default_kan_shape(task)
+        _shape("model.kan_shape", kan_shape, task)
+        _schedule("model.kan_grids", model.kan_grids)
+        model = MlpConfig(**{**_as_dict(model), "kan_shape": tuple(kan_shape)})
+    else:
+        raise ValueError("model needs a width, target_params, or match_kan: true")
+    return model
+
+
+def _section(name: str, section: Any, schema: type) -> Any:
+    if not isinstance(section, Mapping):
+        raise ValueError(f"config section {name!r} must be a mapping")
+    allowed = {f.name for f in fields(schema)}
+    _no_unknown_keys(name, section, allowed)
+    values = {}
+    for f in fields(schema):
+        if f.name in section:
+            value = section[f.name]
+            values[f.name] = (
+                tuple(value)
+                if isinstance(value, Sequence) and not isinstance(value, str)
+                else value
+            )
+    return schema(**values)
+
+
+def _as_dict(instance: Any) -> dict:
+    return {f.name: getattr(instance, f.name) for f in fields(instance)}
+
+
+def _no_unknown_keys(name: str, section: Mapping, allowed: set[str]) -> None:
+    unknown = sorted(set(section) - allowed)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {name}; allowed: {sorted(allowed)}")
+
+
+def _choice(key: str, value: Any, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{key} must be one of {list(allowed)}, got {value!r}")
+
+
+def _integer(key: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{key} must be an integer >= {minimum}, got {value!r}")
+
+
+def _positive(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{key} must be a positive number, got {value!r}")
+
+
+def _schedule(key: str, schedule: Sequence[int]) -> None:
+    if not schedule:
+        raise ValueError(f"{key} must list at least one grid size")
+    for value in schedule:
+        _integer(key, value, minimum=1)
+    if any(b <= a for a, b in zip(schedule[:-1], schedule[1:], strict=True)):
+        raise ValueError(f"{key} must be strictly increasing, got {list(schedule)}")
+
+
+def _shape(key: str, shape: Sequence[int], task: Task) -> None:
+    if len(shape) < 2:
+        raise ValueError(f"{key} must list at least 2 widths, got {list(shape)}")
+    for value in shape:
+        _integer(key, value, minimum=1)
+    if shape[0] != task.input_dim or shape[-1] != 1:
+        raise ValueError(
+            f"{key} {list(shape)} must start with the task's {task.input_dim} "
+            f"inputs and end with 1 output"
+        )

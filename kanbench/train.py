@@ -1,0 +1,279 @@
+"""Training loops: a KAN stage by stage through its grid schedule, an MLP per target size.
+
+A stage trains one model size with a fresh optimiser for a fixed number of steps on the
+full training batch (MSE loss) and ends in one record. For a KAN the stages follow its
+grid schedule: between stages the grid is extended by least squares (paper §2.4), and
+during the first steps of each stage the grid is updated from the training inputs (never
+from the test inputs), every grid_update_every steps until grid_update_until, as pykan
+does. For an MLP each target parameter count is a stage of its own, trained from scratch.
+
+A non-finite loss ends the stage with status "diverged", an error in a grid operation
+with status "failed"; for a KAN either ends the run, cleanly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import torch
+from torch import nn
+
+from kanbench import memory
+from kanbench.config import KanConfig, MlpConfig, OptimConfig, RunConfig
+from kanbench.data import TorchDataset
+from kanbench.models import KAN, MLP, count_trainable, kan_size, match_mlp_width
+from kanbench.monitor import Progress
+
+
+@dataclass
+class StageOutcome:
+    """How one stage of training went."""
+
+    status: str = "ok"
+    message: str | None = None
+    steps: int = 0
+    iterations: int = 0
+    evaluations: int = 0
+    seconds: float = 0.0
+    peak_rss_mb: float | None = None
+    history: list[tuple[int, float, float | None]] = field(default_factory=list)
+
+
+def make_optimizer(parameters, optim: OptimConfig) -> torch.optim.Optimizer:
+    """LBFGS (pykan's settings by default) or Adam, from the optim config."""
+    if optim.name == "lbfgs":
+        return torch.optim.LBFGS(
+            parameters,
+            lr=optim.lr,
+            max_iter=optim.max_iter,
+            history_size=optim.history_size,
+            line_search_fn=optim.line_search,
+            tolerance_grad=optim.tolerance_grad,
+            tolerance_change=optim.tolerance_change,
+        )
+    return torch.optim.Adam(
+        parameters, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay
+    )
+
+
+@torch.no_grad()
+def rmse(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(sqrt of the mean, sqrt of the median) of the squared errors; the paper uses both."""
+    squared = (model(x) - y).pow(2).flatten()
+    return math.sqrt(squared.mean().item()), math.sqrt(squared.median().item())
+
+
+def fit_stage(
+    model: nn.Module,
+    data: TorchDataset,
+    optim: OptimConfig,
+    steps: int,
+    log_every: int,
+    progress: Progress,
+    label: str,
+    update_grid: Callable[[int], bool] | None = None,
+    on_step: Callable[[dict], None] | None = None,
+) -> StageOutcome:
+    """Train model for `steps` optimiser steps on the full training batch."""
+    outcome = StageOutcome()
+    optimizer = make_optimizer(model.parameters(), optim)
+
+    def closure() -> torch.Tensor:
+        outcome.evaluations += 1
+        optimizer.zero_grad(set_to_none=True)
+        loss = nn.functional.mse_loss(model(data.x_train), data.y_train)
+        loss.backward()
+        return loss
+
+    memory.reset_peak()
+    start = time.perf_counter()
+    try:
+        for step in range(steps):
+            if update_grid is not None and update_grid(step):
+                model.update_grid(data.x_train)
+            loss = float(optimizer.step(closure).detach())  # the loss before this step
+            outcome.steps = step + 1
+            if not math.isfinite(loss):
+                outcome.status, outcome.message = "diverged", f"loss {loss} at step {step}"
+                break
+            test = None
+            if log_every and (step + 1) % log_every == 0:
+                test = rmse(model, data.x_test, data.y_test)[0]
+            outcome.history.append((step, math.sqrt(loss), test))
+            if on_step is not None:
+                on_step({"step": step, "train_rmse": math.sqrt(loss), "test_rmse": test})
+            progress.update(label, step + 1, steps, math.sqrt(loss), test)
+    except (ValueError, FloatingPointError, RuntimeError) as error:
+        outcome.status, outcome.message = "failed", f"{type(error).__name__}: {error}"
+    outcome.seconds = time.perf_counter() - start
+    outcome.peak_rss_mb = memory.peak_resident_mb()
+    state = optimizer.state[next(iter(model.parameters()))] if optimizer.state else {}
+    outcome.iterations = int(state.get("n_iter", state.get("step", outcome.steps)))
+    return outcome
+
+
+def _stage_record(
+    cfg: RunConfig,
+    model: nn.Module,
+    data: TorchDataset,
+    outcome: StageOutcome,
+    started: str,
+    **size,
+) -> dict:
+    train, _ = rmse(model, data.x_train, data.y_train)
+    test, test_median = rmse(model, data.x_test, data.y_test)
+    return {
+        "task": cfg.task.name,
+        "family": cfg.model.family,
+        **size,
+        "n_params": count_trainable(model),
+        "train_rmse": train,
+        "test_rmse": test,
+        "test_median_rmse": test_median,
+        "steps": outcome.steps,
+        "iterations": outcome.iterations,
+        "evaluations": outcome.evaluations,
+        "wall_s": outcome.seconds,
+        "s_per_step": outcome.seconds / max(outcome.steps, 1),
+        "peak_rss_mb": outcome.peak_rss_mb,
+        "seed": cfg.seed,
+        "dtype": cfg.dtype,
+        "device": cfg.device,
+        "threads": cfg.threads,
+        "status": "complete" if outcome.status == "ok" else outcome.status,
+        "message": outcome.message,
+        "started_at": started,
+        "finished_at": _now(),
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def train_kan(
+    cfg: RunConfig,
+    data: TorchDataset,
+    progress: Progress,
+    on_step: Callable[[dict], None] | None = None,
+) -> Iterator[tuple[dict, list]]:
+    """Yield (record, history) for each stage of the grid schedule."""
+    m: KanConfig = cfg.model
+    torch.manual_seed(cfg.seed)
+    model = KAN(
+        list(m.shape),
+        m.grid_schedule[0],
+        m.spline_order,
+        grid_range=m.grid_range,
+        grid_eps=m.grid_eps,
+        init=m.init,
+        noise_scale=m.noise_scale,
+        bias=m.bias,
+        dtype=cfg.torch_dtype,
+        device=cfg.device,
+    )
+
+    def update_grid(step: int) -> bool:
+        return step < m.grid_update_until and step % m.grid_update_every == 0
+
+    for stage, grid_size in enumerate(m.grid_schedule):
+        started = _now()
+        outcome = StageOutcome()
+        try:
+            model.refine(grid_size)  # no-op at the first stage
+        except (ValueError, FloatingPointError, RuntimeError) as error:
+            outcome.status, outcome.message = "failed", f"refine to G={grid_size}: {error}"
+        if outcome.status == "ok":
+            outcome = fit_stage(
+                model,
+                data,
+                cfg.optim,
+                m.steps_per_grid,
+                cfg.log_every,
+                progress,
+                f"kan G={grid_size}",
+                update_grid,
+                on_step,
+            )
+        record = _stage_record(
+            cfg,
+            model,
+            data,
+            outcome,
+            started,
+            stage=stage,
+            shape=list(m.shape),
+            grid_size=grid_size,
+            spline_order=m.spline_order,
+            depth=len(m.shape) - 1,
+            width=None,
+            n_params_paper=kan_size(m.shape, grid_size, convention="paper"),
+        )
+        yield record, outcome.history
+        if outcome.status != "ok":
+            return
+
+
+def mlp_targets(m: MlpConfig) -> list[int] | None:
+    """The parameter counts an MLP ladder is matched to (None: one fixed width)."""
+    if m.width is not None:
+        return None
+    if m.target_params is not None:
+        return list(m.target_params)
+    return [kan_size(m.kan_shape, g, m.kan_spline_order) for g in m.kan_grids]
+
+
+def train_mlp(
+    cfg: RunConfig,
+    data: TorchDataset,
+    progress: Progress,
+    on_step: Callable[[dict], None] | None = None,
+) -> Iterator[tuple[dict, list]]:
+    """Yield (record, history) for each MLP size, each trained from scratch.
+
+    Sizes are independent, so one that diverges does not stop the others.
+    """
+    m: MlpConfig = cfg.model
+    d_in = cfg.task.input_dim
+    targets = mlp_targets(m)
+    sizes = (
+        [(m.width, None)]
+        if targets is None
+        else [(match_mlp_width(t, d_in, m.depth, 1).width, t) for t in targets]
+    )
+    for stage, (width, target) in enumerate(sizes):
+        started = _now()
+        torch.manual_seed(cfg.seed)
+        model = MLP(d_in, m.depth, width, 1, m.activation, dtype=cfg.torch_dtype, device=cfg.device)
+        outcome = fit_stage(
+            model,
+            data,
+            cfg.optim,
+            m.steps,
+            cfg.log_every,
+            progress,
+            f"mlp {m.depth}x{width}",
+            None,
+            on_step,
+        )
+        n = count_trainable(model)
+        record = _stage_record(
+            cfg,
+            model,
+            data,
+            outcome,
+            started,
+            stage=stage,
+            shape=None,
+            grid_size=None,
+            spline_order=None,
+            depth=m.depth,
+            width=width,
+            n_params_paper=n,
+            target_params=target,
+        )
+        yield record, outcome.history

@@ -1,0 +1,208 @@
+"""kanbench-train: configs compose, runs record, resume, divergence and bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib import resources
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from kanbench.config import register_library_tasks, run_config
+from kanbench.run import run
+from kanbench.tasks import list_tasks
+
+register_library_tasks()
+DATA = ["data.n_train=64", "data.n_test=64", "progress=false"]
+TINY = ["model.grid_schedule=[3,5]", "model.steps_per_grid=3", *DATA]
+
+
+def _compose(overrides):
+    with initialize_config_module("kanbench.conf", version_base="1.3"):
+        return OmegaConf.to_container(compose("train", overrides=overrides), resolve=True)
+
+
+def _options(group):
+    folder = resources.files("kanbench.conf").joinpath(group)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+@pytest.mark.parametrize("group", ["model", "optim", "logger", "task"])
+def test_every_config_file_composes_and_validates(group):
+    for option in _options(group):
+        cfg = _compose([f"{group}={option}"])
+        run_config(cfg)
+
+
+def test_every_library_task_composes_with_a_valid_kan_shape():
+    for task in list_tasks():
+        config = run_config(_compose([f"task={task.name}"]))
+        assert config.model.shape[0] == task.input_dim and config.model.shape[-1] == 1
+
+
+def test_unknown_keys_fail_at_composition_and_in_files():
+    with pytest.raises(Exception, match="gird_eps"):
+        _compose(["model.gird_eps=0.5"])
+    cfg = _compose([])
+    cfg["model"]["gird_eps"] = 0.5  # as a misspelt key in a config file would arrive
+    with pytest.raises(ValueError, match="unknown key.*gird_eps"):
+        run_config(cfg)
+
+
+def _run_tiny(tmp_path, *overrides, base=TINY):
+    return run(_compose([*base, f"out_dir={tmp_path}", *overrides]))
+
+
+def test_kan_run_writes_one_record_per_stage(tmp_path):
+    result = _run_tiny(tmp_path)
+    stored = json.loads(result.path.read_text())
+    assert stored["status"] == "complete" and stored["schema"] == 1
+    assert [r["grid_size"] for r in stored["stages"]] == [3, 5]
+    for record in stored["stages"]:
+        assert record["family"] == "kan" and record["task"] == "exp_sin_y2"
+        assert record["n_params"] == 3 * (record["grid_size"] + 5)  # [2,1,1]: 3 edges
+        assert record["n_params_paper"] == 3 * record["grid_size"]
+        assert 0 < record["train_rmse"] < 10 and 0 < record["test_median_rmse"]
+        assert record["steps"] == 3 and record["iterations"] >= 3
+        assert record["run_id"] == stored["run_id"] and record["status"] == "complete"
+        for key in (
+            "torch_version",
+            "kanbench_version",
+            "git_commit",
+            "started_at",
+            "wall_s",
+            "peak_rss_mb",
+            "dtype",
+            "threads",
+            "seed",
+        ):
+            assert key in record
+    assert len(stored["history"]) == 6  # a point per step and stage
+
+
+def test_mlp_ladder_is_matched_to_the_kan_counts(tmp_path):
+    result = _run_tiny(tmp_path, "model=mlp", "model.kan_grids=[3,20]", "model.steps=2", base=DATA)
+    targets = [3 * (3 + 5), 3 * (20 + 5)]
+    assert [r["target_params"] for r in result.records] == targets
+    for record, target in zip(result.records, targets, strict=True):
+        assert abs(record["n_params"] - target) <= 0.25 * target
+        assert record["family"] == "mlp" and record["depth"] == 3
+
+
+def test_rerun_skips_a_finished_run(tmp_path):
+    first = _run_tiny(tmp_path)
+    stamp = first.path.stat().st_mtime_ns
+    again = _run_tiny(tmp_path)
+    assert again.skipped and again.path == first.path
+    assert first.path.stat().st_mtime_ns == stamp
+
+
+def test_a_divergent_run_is_recorded_not_raised(tmp_path):
+    result = _run_tiny(tmp_path, "optim=adam", "optim.lr=1e300")
+    assert result.status == "diverged"
+    stored = json.loads(result.path.read_text())
+    assert stored["status"] == "diverged" and stored["stages"][-1]["status"] == "diverged"
+    assert "loss" in stored["stages"][-1]["message"]
+
+
+def _cli(*args, tmp_path, timeout=60):
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from kanbench.cli import train; train()",
+            *args,
+            f"out_dir={tmp_path}",
+            "progress=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_tiny_run_through_hydra_writes_records(tmp_path):
+    done = _cli(*TINY, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    files = list((tmp_path / "records").glob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["status"] == "complete"
+
+
+def test_a_killed_run_is_redone_cleanly(tmp_path):
+    args = [
+        "model.grid_schedule=[3,5,10,20,50,100]",
+        "model.steps_per_grid=40",
+        "data.n_train=200",
+        f"out_dir={tmp_path}",
+        "progress=false",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from kanbench.cli import train; train()", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    record = None
+    while time.monotonic() < deadline and record is None:
+        for path in (tmp_path / "records").glob("*.json"):
+            if json.loads(path.read_text())["stages"]:
+                record = path
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert record is not None
+    interrupted = json.loads(record.read_text())
+    assert interrupted["status"] == "running" and len(interrupted["stages"]) < 6
+    result = run(_compose(args))
+    assert not result.skipped and result.status == "complete"
+    stored = json.loads(record.read_text())
+    assert [r["grid_size"] for r in stored["stages"]] == [3, 5, 10, 20, 50, 100]
+    assert not list((tmp_path / "records").glob(".*.tmp"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.grid_schedule=[3,10,5]"], "strictly increasing"),
+        (["model.shape=[3,1,1]"], "must start with the task's 2 inputs"),
+        (["model.shape=[2,1,2]"], "end with 1 output"),
+        (["data.n_train=-5"], "data.n_train"),
+        (["dtype=float16"], "dtype"),
+        (["model=mlp", "model.width=-3"], "model.width"),
+        (["task.name=no_such_task"], "valid names"),
+    ],
+)
+def test_bad_config_is_refused_before_anything_is_written(overrides, message, tmp_path):
+    base = DATA if "model=mlp" in overrides else TINY
+    with pytest.raises(ValueError, match=message):
+        run(_compose([*base, f"out_dir={tmp_path}", *overrides]))
+    assert not any(tmp_path.iterdir())
+
+
+def test_cuda_without_a_gpu_is_refused(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(ValueError, match="cuda"):
+        run(_compose([*TINY, f"out_dir={tmp_path}", "device=cuda"]))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["task=no_such_task"], "unknown task 'no_such_task'; valid: "),
+        (["model=transformer"], "unknown model 'transformer'; valid: kan, mlp"),
+        (["model.grid_schedule=[5,3]"], "strictly increasing"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_a_nonzero_exit(args, message, tmp_path):
+    done = _cli(*args, tmp_path=tmp_path)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and message in errors[0]
+    assert not (tmp_path / "records").exists()
