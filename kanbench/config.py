@@ -46,9 +46,13 @@ class KanConfig:
     grid_eps: float = 0.02
     grid_update_every: int = 5
     grid_update_until: int = 50
+    grid_covers_domain: bool = True
+    hidden_grid_margin: float = 0.05
     init: str = "paper"
     noise_scale: float = 0.1
     bias: bool = False
+    restarts: int = 3
+    restart_steps: int = 5
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class MlpConfig:
     kan_spline_order: int = 3
     activation: str = "silu"
     steps: int = 1800
+    restarts: int = 3
+    restart_steps: int = 5
 
 
 @dataclass(frozen=True)
@@ -189,6 +195,11 @@ def _model(section: Any, task: Task) -> KanConfig | MlpConfig:
         _integer("model.grid_update_every", model.grid_update_every, minimum=1)
         _integer("model.grid_update_until", model.grid_update_until, minimum=0)
         _choice("model.init", model.init, ("paper", "pykan"))
+        _restarts(model)
+        if not 0 <= model.hidden_grid_margin <= 1:
+            raise ValueError(
+                f"model.hidden_grid_margin must lie in [0, 1], got {model.hidden_grid_margin!r}"
+            )
         if not 0 <= model.grid_eps <= 1:
             raise ValueError(f"model.grid_eps must lie in [0, 1], got {model.grid_eps!r}")
         if len(model.grid_range) != 2 or not model.grid_range[0] < model.grid_range[1]:
@@ -200,6 +211,7 @@ def _model(section: Any, task: Task) -> KanConfig | MlpConfig:
     _integer("model.depth", model.depth, minimum=2)
     _integer("model.steps", model.steps, minimum=1)
     _choice("model.activation", model.activation, ("silu", "tanh", "relu"))
+    _restarts(model)
     if model.width is not None:
         _integer("model.width", model.width, minimum=1)
     elif model.target_params is not None:
@@ -213,6 +225,11 @@ def _model(section: Any, task: Task) -> KanConfig | MlpConfig:
     else:
         raise ValueError("model needs a width, target_params, or match_kan: true")
     return model
+
+
+def _restarts(model: KanConfig | MlpConfig) -> None:
+    _integer("model.restarts", model.restarts, minimum=1)
+    _integer("model.restart_steps", model.restart_steps, minimum=1)
 
 
 def _section(name: str, section: Any, schema: type) -> Any:

@@ -9,10 +9,17 @@ does. For an MLP each target parameter count is a stage of its own, trained from
 
 A non-finite loss ends the stage with status "diverged", an error in a grid operation
 with status "failed"; for a KAN either ends the run, cleanly.
+
+restarts > 1 trains that many initialisations (the run's seed first) for restart_steps
+steps of the first stage (KAN) or of each size (MLP) and keeps the one with the lowest
+training RMSE: from some initialisations LBFGS settles at once in a poor minimum that
+the rest of the schedule never leaves (pykan's KANs too), and the training loss after a
+few steps tells them apart. restarts = 1 is the paper's protocol.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +34,9 @@ from kanbench.config import KanConfig, MlpConfig, OptimConfig, RunConfig
 from kanbench.data import TorchDataset
 from kanbench.models import KAN, MLP, count_trainable, kan_size, match_mlp_width
 from kanbench.monitor import Progress
+
+# start r of a stage is seeded with seed + RESTART_SEED_STRIDE * r (start 0: the run's seed)
+RESTART_SEED_STRIDE = 1_000_003
 
 
 @dataclass
@@ -75,11 +85,18 @@ def fit_stage(
     log_every: int,
     progress: Progress,
     label: str,
-    update_grid: Callable[[int], bool] | None = None,
+    before_step: Callable[[int], None] | None = None,
     on_step: Callable[[dict], None] | None = None,
+    outcome: StageOutcome | None = None,
 ) -> StageOutcome:
-    """Train model for `steps` optimiser steps on the full training batch."""
-    outcome = StageOutcome()
+    """Train model up to step `steps` on the full training batch, with a fresh optimiser.
+
+    before_step(step) runs before each step (a KAN's grid update). Given the outcome of
+    earlier steps of the same stage, carry on from where it ended.
+    """
+    if outcome is None:
+        outcome = StageOutcome()
+        memory.reset_peak()
     optimizer = make_optimizer(model.parameters(), optim)
 
     def closure() -> torch.Tensor:
@@ -89,12 +106,12 @@ def fit_stage(
         loss.backward()
         return loss
 
-    memory.reset_peak()
     start = time.perf_counter()
+    iterations = 0
     try:
-        for step in range(steps):
-            if update_grid is not None and update_grid(step):
-                model.update_grid(data.x_train)
+        for step in range(outcome.steps, steps):
+            if before_step is not None:
+                before_step(step)
             loss = float(optimizer.step(closure).detach())  # the loss before this step
             outcome.steps = step + 1
             if not math.isfinite(loss):
@@ -109,11 +126,43 @@ def fit_stage(
             progress.update(label, step + 1, steps, math.sqrt(loss), test)
     except (ValueError, FloatingPointError, RuntimeError) as error:
         outcome.status, outcome.message = "failed", f"{type(error).__name__}: {error}"
-    outcome.seconds = time.perf_counter() - start
+    outcome.seconds += time.perf_counter() - start
     outcome.peak_rss_mb = memory.peak_resident_mb()
     state = optimizer.state[next(iter(model.parameters()))] if optimizer.state else {}
-    outcome.iterations = int(state.get("n_iter", state.get("step", outcome.steps)))
+    outcome.iterations += int(state.get("n_iter", state.get("step", iterations)))
     return outcome
+
+
+def fit_from_best_start(
+    build: Callable[[int], nn.Module],
+    restarts: int,
+    probe_steps: int,
+    fit: Callable[..., StageOutcome],
+    data: TorchDataset,
+) -> tuple[nn.Module, StageOutcome, dict]:
+    """Train the best of `restarts` initialisations: build(r) makes start r (0: the seed's).
+
+    Each start trains probe_steps steps; the one with the lowest training RMSE then trains
+    on to the end of the stage (fit(model, outcome=...)). Only training data decide.
+    """
+    if restarts == 1:
+        return (model := build(0)), fit(model), {}
+    starts = []
+    for r in range(restarts):
+        model = build(r)
+        outcome = fit(model, steps=probe_steps)
+        score = rmse(model, data.x_train, data.y_train)[0] if outcome.status == "ok" else math.inf
+        starts.append((score if math.isfinite(score) else math.inf, r, model, outcome))
+    score, chosen, model, outcome = min(starts, key=lambda start: (start[0], start[1]))
+    if outcome.status == "ok":
+        outcome = fit(model, outcome=outcome)
+    info = {
+        "restarts": restarts,
+        "restart_probe_steps": probe_steps,
+        "chosen_restart": chosen,
+        "restart_train_rmse": [start[0] for start in starts],
+    }
+    return model, outcome, info
 
 
 def _stage_record(
@@ -163,42 +212,61 @@ def train_kan(
 ) -> Iterator[tuple[dict, list]]:
     """Yield (record, history) for each stage of the grid schedule."""
     m: KanConfig = cfg.model
-    torch.manual_seed(cfg.seed)
-    model = KAN(
-        list(m.shape),
-        m.grid_schedule[0],
-        m.spline_order,
-        grid_range=m.grid_range,
-        grid_eps=m.grid_eps,
-        init=m.init,
-        noise_scale=m.noise_scale,
-        bias=m.bias,
-        dtype=cfg.torch_dtype,
-        device=cfg.device,
-    )
 
-    def update_grid(step: int) -> bool:
-        return step < m.grid_update_until and step % m.grid_update_every == 0
+    def build(restart: int) -> KAN:
+        torch.manual_seed(cfg.seed + RESTART_SEED_STRIDE * restart)
+        return KAN(
+            list(m.shape),
+            m.grid_schedule[0],
+            m.spline_order,
+            grid_range=m.grid_range,
+            grid_eps=m.grid_eps,
+            init=m.init,
+            noise_scale=m.noise_scale,
+            bias=m.bias,
+            dtype=cfg.torch_dtype,
+            device=cfg.device,
+        )
 
+    domain = (torch.as_tensor(cfg.task.lows), torch.as_tensor(cfg.task.highs))
+    bounds = domain if m.grid_covers_domain else None
+
+    def update_grid(model: KAN, step: int) -> None:
+        if step < m.grid_update_until and step % m.grid_update_every == 0:
+            model.update_grid(data.x_train, bounds, m.hidden_grid_margin)
+
+    model = None
     for stage, grid_size in enumerate(m.grid_schedule):
         started = _now()
-        outcome = StageOutcome()
-        try:
-            model.refine(grid_size)  # no-op at the first stage
-        except (ValueError, FloatingPointError, RuntimeError) as error:
-            outcome.status, outcome.message = "failed", f"refine to G={grid_size}: {error}"
-        if outcome.status == "ok":
-            outcome = fit_stage(
+        label = f"kan G={grid_size}"
+
+        def fit(model: KAN, steps: int = m.steps_per_grid, outcome=None, label=label):
+            grid_update = functools.partial(update_grid, model)
+            return fit_stage(
                 model,
                 data,
                 cfg.optim,
-                m.steps_per_grid,
+                steps,
                 cfg.log_every,
                 progress,
-                f"kan G={grid_size}",
-                update_grid,
+                label,
+                grid_update,
                 on_step,
+                outcome,
             )
+
+        outcome, restarts = StageOutcome(), {}
+        if model is None:
+            model, outcome, restarts = fit_from_best_start(
+                build, m.restarts, min(m.restart_steps, m.steps_per_grid), fit, data
+            )
+        else:
+            try:
+                model.refine(grid_size)
+            except (ValueError, FloatingPointError, RuntimeError) as error:
+                outcome.status, outcome.message = "failed", f"refine to G={grid_size}: {error}"
+            if outcome.status == "ok":
+                outcome = fit(model)
         record = _stage_record(
             cfg,
             model,
@@ -212,6 +280,7 @@ def train_kan(
             depth=len(m.shape) - 1,
             width=None,
             n_params_paper=kan_size(m.shape, grid_size, convention="paper"),
+            **restarts,
         )
         yield record, outcome.history
         if outcome.status != "ok":
@@ -247,18 +316,25 @@ def train_mlp(
     )
     for stage, (width, target) in enumerate(sizes):
         started = _now()
-        torch.manual_seed(cfg.seed)
-        model = MLP(d_in, m.depth, width, 1, m.activation, dtype=cfg.torch_dtype, device=cfg.device)
-        outcome = fit_stage(
-            model,
-            data,
-            cfg.optim,
-            m.steps,
-            cfg.log_every,
-            progress,
-            f"mlp {m.depth}x{width}",
-            None,
-            on_step,
+
+        def build(restart: int, width: int = width) -> MLP:
+            torch.manual_seed(cfg.seed + RESTART_SEED_STRIDE * restart)
+            return MLP(
+                d_in, m.depth, width, 1, m.activation, dtype=cfg.torch_dtype, device=cfg.device
+            )
+
+        fit = functools.partial(
+            fit_stage,
+            data=data,
+            optim=cfg.optim,
+            steps=m.steps,
+            log_every=cfg.log_every,
+            progress=progress,
+            label=f"mlp {m.depth}x{width}",
+            on_step=on_step,
+        )
+        model, outcome, restarts = fit_from_best_start(
+            build, m.restarts, min(m.restart_steps, m.steps), fit, data
         )
         n = count_trainable(model)
         record = _stage_record(
@@ -275,5 +351,6 @@ def train_mlp(
             width=width,
             n_params_paper=n,
             target_params=target,
+            **restarts,
         )
         yield record, outcome.history

@@ -60,10 +60,11 @@ def test_sparse_and_dense_forms_agree(grid_size):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
 
 
-def test_auto_form_is_sparse_for_large_grids_and_single_outputs():
-    assert forms.choose_form(5, 3, 64) == "dense"
-    assert forms.choose_form(100, 3, 64) == "sparse"
-    assert forms.choose_form(5, 3, 1) == "sparse"
+def test_auto_form_is_sparse_for_large_grids_and_tiny_layers():
+    assert forms.choose_form(5, 3, 64, 64) == "dense"
+    assert forms.choose_form(5, 3, 64, 1) == "dense"
+    assert forms.choose_form(100, 3, 64, 64) == "sparse"
+    assert forms.choose_form(5, 3, 2, 1) == "sparse"
 
 
 def test_layer_computes_the_paper_formula():
@@ -195,3 +196,15 @@ def test_refine_to_a_smaller_grid_is_refused():
         model.refine(5)
     with pytest.raises(ValueError, match="shape"):
         model(torch.zeros(3, 5))
+
+
+def test_update_grid_can_cover_a_known_input_domain():
+    model = KAN([1, 2, 1], grid_size=6)
+    x = torch.rand(300, 1) * 1.7 - 0.9  # samples on [-0.9, 0.8] of the domain [-1, 1]
+    model.update_grid(x, input_bounds=(torch.tensor([-1.0]), torch.tensor([1.0])))
+    points = bspline.grid_points(model.layers[0].grid, 3)
+    assert points[0, 0] == -1.0 and points[0, -1] == 1.0
+    assert (points.diff(dim=1) > 0).all()
+    hidden = model.layers[0](x)
+    inner = bspline.grid_points(model.layers[1].grid, 3)  # hidden layers follow their samples
+    torch.testing.assert_close(inner[:, 0], hidden.min(dim=0).values)

@@ -206,3 +206,13 @@ def test_cli_bad_input_is_one_line_and_a_nonzero_exit(args, message, tmp_path):
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and message in errors[0]
     assert not (tmp_path / "records").exists()
+
+
+def test_restarts_keep_the_start_with_the_lowest_training_rmse(tmp_path):
+    result = _run_tiny(tmp_path, "model.restarts=3", "model.restart_steps=2")
+    first = result.records[0]
+    assert first["restarts"] == 3 and len(first["restart_train_rmse"]) == 3
+    assert first["restart_train_rmse"][first["chosen_restart"]] == min(first["restart_train_rmse"])
+    assert first["steps"] == 3  # the probe's 2 steps and 1 more
+    single = _run_tiny(tmp_path, "model.restarts=1")
+    assert "restarts" not in single.records[0]

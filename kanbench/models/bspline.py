@@ -452,20 +452,34 @@ def refined_grid_points(points: Tensor, new_grid_size: int) -> Tensor:
     return lo + frac * (hi - lo)
 
 
-def grid_points_from_samples(x: Tensor, grid_size: int, grid_eps: float) -> Tensor:
+def grid_points_from_samples(
+    x: Tensor,
+    grid_size: int,
+    grid_eps: float,
+    bounds: tuple[Tensor, Tensor] | None = None,
+    margin: float = 0.0,
+) -> Tensor:
     """Grid points (in, G + 1) adapted to samples x (batch, in) (paper §2.4, pykan).
 
     adaptive: the sorted samples at G + 1 evenly spaced ranks (empirical quantiles, min to
     max); uniform: G + 1 evenly spaced points on [min, max]; the result is
     grid_eps * uniform + (1 - grid_eps) * adaptive, with every interval kept at least
     1e-3 of the uniform spacing so that the knots stay strictly increasing (unless all
-    samples of an input are equal: then all its points are that value).
+    samples of an input are equal: then all its points are that value). bounds (lo, hi),
+    each (in,), widen [min, max] to cover them: the domain the inputs come from; margin
+    widens it by that fraction of max - min on each side.
     """
     n = x.shape[0]
     ordered = x.sort(dim=0).values.t()  # (in, batch)
     ranks = torch.linspace(0, n - 1, grid_size + 1, device=x.device).round().to(torch.int64)
     adaptive = ordered[:, ranks]  # (in, G + 1)
     lo, hi = ordered[:, :1], ordered[:, -1:]
+    if bounds is not None:
+        lo = torch.minimum(lo, bounds[0].to(x).unsqueeze(1))
+        hi = torch.maximum(hi, bounds[1].to(x).unsqueeze(1))
+    if margin:
+        lo, hi = lo - margin * (hi - lo), hi + margin * (hi - lo)
+    adaptive[:, :1], adaptive[:, -1:] = lo, hi
     steps = torch.linspace(0, 1, grid_size + 1, dtype=x.dtype, device=x.device)
     uniform = lo + (hi - lo) * steps
     points = grid_eps * uniform + (1 - grid_eps) * adaptive

@@ -7,13 +7,19 @@ the coefficient rows they select (an embedding bag), so its cost does not grow w
 
 Both work through the batch in chunks sized so that their temporaries stay in cache, and
 keep for autograd only the input and, when the batch is one chunk, its local bases;
-backward recomputes anything else chunk by chunk. choose_form picks one:
-sparse when G + k exceeds SPARSE_FACTOR (k + 1), i.e. when the dense form would do that
-many times the multiply-adds, or when the layer has a single output, where a dense
-matrix multiply cannot amortise the dense bases; dense otherwise.
+backward recomputes anything else chunk by chunk. choose_form picks one, from forward +
+backward timings of single layers on this project's 2-core CPU (one thread): the sparse
+form's gathers cost far more per multiply-add than a matrix multiply (8-16x slower at
+G = 5 for 16x64 to 256x256 layers, 3.2x at G = 20 for 64x64, 1.5x for 64x1), but it wins
+on tiny layers, where the cost is the number of tensor operations (0.7-0.9x for the
+[2, 1, 1] layers of the paper's toy fits). So: sparse when in * out <= TINY_LAYER, or
+when G + k exceeds SPARSE_FACTOR (k + 1), i.e. when the dense form does that many times
+the multiply-adds; dense otherwise.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import Tensor
@@ -22,15 +28,16 @@ from torch.nn import functional
 from kanbench.models import bspline
 
 FORMS = ("auto", "dense", "sparse")
-SPARSE_FACTOR = 4
+SPARSE_FACTOR = 16
+TINY_LAYER = 4
 # bytes of temporaries per chunk of samples: small enough to stay in cache
 CHUNK_BYTES = 1 << 21
 
 
-def choose_form(grid_size: int, spline_order: int, out_features: int) -> str:
+def choose_form(grid_size: int, spline_order: int, in_features: int, out_features: int) -> str:
     """'sparse' or 'dense' for a layer of this size (see the module docstring)."""
     n_bases = grid_size + spline_order
-    if n_bases > SPARSE_FACTOR * (spline_order + 1) or out_features == 1:
+    if in_features * out_features <= TINY_LAYER or n_bases > SPARSE_FACTOR * (spline_order + 1):
         return "sparse"
     return "dense"
 
@@ -122,6 +129,12 @@ def _coefficient_rows(scale_spline: Tensor, coef: Tensor, spline_order: int) -> 
     return functional.pad(weight, (0, 0, k, k)).reshape(-1, coef.shape[0])
 
 
+@functools.lru_cache(maxsize=256)
+def _row_offsets(count: int, stride: int, device: torch.device) -> Tensor:
+    """0, stride, ..., (count - 1) stride: where each input's rows start in a table."""
+    return torch.arange(0, count * stride, stride, device=device)
+
+
 def _sparse_locals(x: Tensor, knots: bspline.Knots, derivative: bool):
     """(weights, slopes, index), each (batch, in (k + 1)): the local bases as an embedding bag.
 
@@ -129,9 +142,8 @@ def _sparse_locals(x: Tensor, knots: bspline.Knots, derivative: bool):
     """
     k, n_in = knots.spline_order, x.shape[1]
     local = bspline.local_bases(x, knots, derivative=derivative)
-    rows = knots.n_bases + 2 * k
-    start = local.cell + torch.arange(0, n_in * rows, rows, device=x.device)  # (batch, in)
-    index = (start.unsqueeze(-1) + torch.arange(k + 1, device=x.device)).flatten(1)
+    start = local.cell + _row_offsets(n_in, knots.n_bases + 2 * k, x.device)  # (batch, in)
+    index = (start.unsqueeze(-1) + _row_offsets(k + 1, 1, x.device)).flatten(1)
 
     def bag(planes: Tensor) -> Tensor:  # (k + 1, batch, in) -> (batch, in (k + 1))
         return planes.permute(1, 2, 0).reshape(x.shape[0], -1)
@@ -141,23 +153,27 @@ def _sparse_locals(x: Tensor, knots: bspline.Knots, derivative: bool):
 
 
 class _Sparse(torch.autograd.Function):
-    """Sparse form: y = silu(x) w_b^T + embedding_bag(index, rows of W, local bases)."""
+    """Sparse form: y = silu(x) w_b^T + sum over the rows of W the local bases select.
+
+    The selected rows (batch, in (k + 1), out) are gathered once per chunk and weighted by
+    the bases in a batched matrix product (an embedding bag); when the batch is a single
+    chunk they are kept for backward, which needs them again.
+    """
 
     @staticmethod
     def forward(ctx, x, knots, scale_base, scale_spline, coef):
         k, n_out = knots.spline_order, coef.shape[0]
         table = _coefficient_rows(scale_spline, coef, k)
         y = functional.linear(functional.silu(x), scale_base)  # (batch, out)
-        chunks = _chunks(x.shape[0], x.shape[1] * (k + 1) * (n_out + 3) * x.element_size())
+        chunks = _chunks(x.shape[0], x.shape[1] * (k + 1) * (n_out + 4) * x.element_size())
         keep = len(chunks) == 1
         for rows in chunks:
             weights, slopes, index = _sparse_locals(
                 x[rows], knots, keep and ctx.needs_input_grad[0]
             )
-            y[rows] += functional.embedding_bag(
-                index, table, per_sample_weights=weights, mode="sum"
-            )
-        kept = (weights, slopes, index) if keep else (None, None, None)
+            selected = table.index_select(0, index.flatten()).view(*index.shape, n_out)
+            y[rows] += torch.bmm(weights.unsqueeze(1), selected).squeeze(1)
+        kept = (weights, slopes, index, selected) if keep else (None, None, None, None)
         ctx.save_for_backward(x, scale_base, scale_spline, coef, table, *kept)
         ctx.knots = knots
         return y
@@ -165,7 +181,9 @@ class _Sparse(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_y):
-        x, scale_base, scale_spline, coef, table, weights, slopes, index = ctx.saved_tensors
+        x, scale_base, scale_spline, coef, table, weights, slopes, index, selected = (
+            ctx.saved_tensors
+        )
         knots, k = ctx.knots, ctx.knots.spline_order
         need_x, need_base = ctx.needs_input_grad[0], ctx.needs_input_grad[2]
         need_weight = ctx.needs_input_grad[3] or ctx.needs_input_grad[4]
@@ -174,16 +192,16 @@ class _Sparse(torch.autograd.Function):
         grad_table = torch.zeros_like(table) if need_weight else None
         grad_base = grad_y.t() @ functional.silu(x) if need_base else None  # (out, in)
         kept = weights is not None
-        for rows in _chunks(x.shape[0], n_in * (k + 1) * (n_out + 3) * x.element_size()):
+        for rows in _chunks(x.shape[0], n_in * (k + 1) * (n_out + 4) * x.element_size()):
             if not kept:
                 weights, slopes, index = _sparse_locals(x[rows], knots, need_x)
+                selected = table.index_select(0, index.flatten()).view(*index.shape, n_out)
             g = grad_y[rows]
             if need_weight:
                 # every selected row r gets weight * dL/dy of its sample
                 contributions = weights.unsqueeze(-1) * g.unsqueeze(1)  # (rows, in (k+1), out)
                 grad_table.index_add_(0, index.flatten(), contributions.reshape(-1, n_out))
             if need_x:
-                selected = table.index_select(0, index.flatten()).view(*index.shape, n_out)
                 grad_weights = torch.bmm(selected, g.unsqueeze(-1)).squeeze(-1)  # dL/dB
                 grad_x[rows] = (grad_weights * slopes).view(-1, n_in, k + 1).sum(-1)
         if need_x:
@@ -212,6 +230,8 @@ def kan_linear(
     asked for ("auto": choose_form).
     """
     if form == "auto":
-        form = choose_form(knots.n_bases - knots.spline_order, knots.spline_order, coef.shape[0])
+        form = choose_form(
+            knots.n_bases - knots.spline_order, knots.spline_order, x.shape[1], coef.shape[0]
+        )
     evaluate = _Sparse if form == "sparse" else _Dense
     return evaluate.apply(x, knots, scale_base, scale_spline, coef)

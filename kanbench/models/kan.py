@@ -150,12 +150,15 @@ class KANLayer(nn.Module):
             self.coef = nn.Parameter(coef)
 
     @torch.no_grad()
-    def update_grid(self, x: Tensor) -> None:
+    def update_grid(
+        self, x: Tensor, bounds: tuple[Tensor, Tensor] | None = None, margin: float = 0.0
+    ) -> None:
         """Adapt the grid to samples x (batch, in) and refit c so that phi is kept (§2.4).
 
         The new grid points mix empirical quantiles and a uniform grid on [min, max] of
-        each input by grid_eps (bspline.grid_points_from_samples). An input whose samples
-        are (nearly) constant keeps its grid.
+        each input by grid_eps (bspline.grid_points_from_samples); bounds (lo, hi), each
+        (in,), widen that range to a known input domain. An input whose samples are
+        (nearly) constant keeps its grid.
         """
         if x.dim() != 2 or x.shape[1] != self.in_features or x.shape[0] < 2:
             raise ValueError(
@@ -163,7 +166,7 @@ class KANLayer(nn.Module):
                 f"{self.in_features}), got {tuple(x.shape)}"
             )
         x = x.to(self.grid.dtype)
-        points = bspline.grid_points_from_samples(x, self.grid_size, self.grid_eps)
+        points = bspline.grid_points_from_samples(x, self.grid_size, self.grid_eps, bounds, margin)
         old_points = bspline.grid_points(self.grid, self.spline_order)
         span = points[:, -1] - points[:, 0]
         degenerate = span <= 1e-8 * (1 + points.abs().amax(dim=1))
@@ -224,10 +227,23 @@ class KAN(nn.Module):
         return x
 
     @torch.no_grad()
-    def update_grid(self, x: Tensor) -> None:
-        """Update every layer's grid from the samples that reach it, first layer first."""
-        for layer in self.layers:
-            layer.update_grid(x)
+    def update_grid(
+        self,
+        x: Tensor,
+        input_bounds: tuple[Tensor, Tensor] | None = None,
+        hidden_margin: float = 0.0,
+    ) -> None:
+        """Update every layer's grid from the samples that reach it, first layer first.
+
+        input_bounds (lo, hi), each (in,): the domain of the inputs, which the first
+        layer's grid then covers even where the samples do not reach its edges. The grids
+        of later layers reach hidden_margin times their samples' range past them.
+        """
+        for position, layer in enumerate(self.layers):
+            if position == 0:
+                layer.update_grid(x, input_bounds)
+            else:
+                layer.update_grid(x, margin=hidden_margin)
             x = layer(x)
 
     @torch.no_grad()
