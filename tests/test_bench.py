@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from kanbench import bench
+from kanbench import bench, memory
 
 
 def test_tiny_bench_writes_well_formed_rows(tmp_path, capsys):
@@ -26,15 +26,18 @@ def test_tiny_bench_writes_well_formed_rows(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "3,4,1" in printed and "t ratio" in printed
-    rows = list(csv.DictReader(out.open()))
-    assert [int(r["batch"]) for r in rows] == [16, 64]
-    for row in rows:
+    timed, probed = csv.DictReader(out.open())
+    assert int(timed["batch"]) == 16 and int(probed["batch"]) == 64
+    for row in (timed, probed):
         assert int(row["kan_params"]) == 3 * 4 * 10 + 4 * 10
-        assert float(row["kan_ms"]) > 0 and float(row["mlp_ms"]) > 0
-        assert float(row["time_ratio"]) == pytest.approx(
-            float(row["kan_ms"]) / float(row["mlp_ms"])
-        )
         assert abs(int(row["mlp_params"]) - int(row["kan_params"])) < 0.2 * int(row["kan_params"])
+    assert float(timed["kan_ms"]) > 0 and float(timed["mlp_ms"]) > 0
+    assert float(timed["time_ratio"]) == pytest.approx(
+        float(timed["kan_ms"]) / float(timed["mlp_ms"])
+    )
+    assert timed["kan_peak_mb"] == ""  # timing rows are not probed, probed rows not timed
+    if memory.available():
+        assert float(probed["kan_peak_mb"]) >= 0 and float(probed["mlp_peak_mb"]) >= 0
 
 
 @pytest.mark.parametrize(
