@@ -128,6 +128,8 @@ def bench_case(
     torch_dtype = DTYPES[dtype]
     torch.manual_seed(seed)
     kan = KAN(widths, grid_size, spline_order, dtype=torch_dtype)
+    for layer in kan.layers:  # time every pass in full, as with a new minibatch each step
+        layer.input_cache = None
     mlp = matched_mlp(widths, grid_size, spline_order, torch_dtype)
     x = torch.rand(batch, widths[0], dtype=torch_dtype) * 2 - 1
     if probe_memory:  # the probe pins glibc's allocator settings: no timing after it
@@ -153,6 +155,10 @@ def bench_case(
     )
 
 
+def _number(value: float, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if math.isnan(value) else f"{value:{width}.{digits}f}"
+
+
 def format_table(rows: Sequence[BenchRow]) -> str:
     """A fixed-width table of the rows with the KAN / MLP ratios."""
     header = (
@@ -169,8 +175,9 @@ def format_table(rows: Sequence[BenchRow]) -> str:
         ratio = f"{row.memory_ratio:7.2f}" if row.memory_ratio is not None else f"{'-':>7}"
         lines.append(
             f"{row.widths:>12} {row.grid_size:>4} {row.batch:>6} {row.kan_params:>8} "
-            f"{f'{row.mlp_depth}x{row.mlp_width}':>10} {row.mlp_params:>8} {row.kan_ms:8.3f} "
-            f"{row.mlp_ms:8.3f} {row.time_ratio:7.2f} {mem[0]} {mem[1]} {ratio}"
+            f"{f'{row.mlp_depth}x{row.mlp_width}':>10} {row.mlp_params:>8} "
+            f"{_number(row.kan_ms, 8, 3)} {_number(row.mlp_ms, 8, 3)} "
+            f"{_number(row.time_ratio, 7, 2)} {mem[0]} {mem[1]} {ratio}"
         )
     return "\n".join(lines)
 

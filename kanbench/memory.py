@@ -2,7 +2,8 @@
 
 glibc serves large blocks with mmap once they exceed a threshold that it raises on its
 own; with the threshold pinned low, every tensor of 64 KiB or more is its own mapping,
-returned to the system when freed, so the resident set follows live tensors. The peak
+returned to the system when freed, and with the heap's free memory trimmed before each
+measurement, the resident set follows live tensors. The peak
 is read from VmHWM after resetting it (writing 5 to /proc/self/clear_refs). On systems
 without those files the probe reports None.
 """
@@ -55,6 +56,14 @@ def tracking_malloc() -> Iterator[bool]:
         set_malloc_thresholds(128 * 1024, 128 * 1024) if ok else None
 
 
+def release_free_memory() -> None:
+    """Hand the heap's free memory back to the system (glibc malloc_trim), so that a later
+    peak counts memory that is reused too."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
 def available() -> bool:
     """Whether this system lets the probe reset and read the peak resident set."""
     return _STATUS.exists() and _CLEAR_REFS.exists() and _libc() is not None
@@ -74,6 +83,7 @@ def peak_bytes(work: Callable[[], object], repeats: int = 3) -> int | None:
         peaks = []
         for _ in range(repeats):
             gc.collect()
+            release_free_memory()
             _CLEAR_REFS.write_text("5")
             before = _status_kib("VmRSS")
             work()

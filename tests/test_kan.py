@@ -208,3 +208,30 @@ def test_update_grid_can_cover_a_known_input_domain():
     hidden = model.layers[0](x)
     inner = bspline.grid_points(model.layers[1].grid, 3)  # hidden layers follow their samples
     torch.testing.assert_close(inner[:, 0], hidden.min(dim=0).values)
+
+
+@pytest.mark.parametrize("form", ["dense", "sparse"])
+def test_input_cache_changes_nothing_and_follows_the_grid_and_the_data(form):
+    torch.manual_seed(6)
+    cached, fresh = KAN([2, 3, 1], 5, form=form), KAN([2, 3, 1], 5, form=form)
+    fresh.load_state_dict(cached.state_dict())
+    for layer in fresh.layers:
+        layer.input_cache = None
+    x = torch.rand(100, 2) * 2 - 1
+
+    def same():
+        for model in (cached, fresh):
+            model.zero_grad()
+            model(x).pow(2).sum().backward()
+        torch.testing.assert_close(cached(x), fresh(x), rtol=0, atol=0)
+        for a, b in zip(cached.parameters(), fresh.parameters(), strict=True):
+            torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=0)
+
+    same()
+    same()  # the second pass reuses the first layer's bases
+    cached.update_grid(x)
+    fresh.update_grid(x)
+    same()  # new knots: new bases
+    with torch.no_grad():
+        x.mul_(0.5)  # the same tensor, changed in place
+    same()

@@ -30,8 +30,6 @@ from torch import Tensor
 
 # spacings within this many units of rounding of each other count as uniform
 _UNIFORM_ULPS = 16
-# Gauss-Legendre nodes per cell at which old splines are sampled for a least-squares refit
-_FIT_POINTS_PER_ORDER = 2
 
 
 def check_spline_args(grid_size: int, spline_order: int) -> None:
@@ -393,9 +391,8 @@ def spline_values(x: Tensor, grid: Tensor, coef: Tensor, spline_order: int) -> T
 
 
 def _fit_points(grid: Tensor, spline_order: int) -> Tensor:
-    """Gauss-Legendre nodes inside every cell of the grid range: (in, G * q), q = 2(k + 1)."""
-    q = _FIT_POINTS_PER_ORDER * (spline_order + 1)
-    nodes, _ = np.polynomial.legendre.leggauss(q)
+    """The k + 1 Gauss-Legendre nodes of every cell of the grid range: (in, G (k + 1))."""
+    nodes, _ = np.polynomial.legendre.leggauss(spline_order + 1)
     frac = torch.as_tensor((nodes + 1) / 2, dtype=grid.dtype, device=grid.device)  # (q,)
     points = grid_points(grid, spline_order)  # (in, G + 1)
     lo, width = points[:, :-1, None], points.diff(dim=1)[:, :, None]  # (in, G, 1)
@@ -408,25 +405,30 @@ def refit_coefficients(
     """Coefficients on new_grid of the splines closest to the old ones (paper Eq. 2.16).
 
     c' = argmin_c' sum_x (sum_m c'_m B'_m(x) - sum_m c_m B_m(x))^2 for every edge, with x
-    the 2(k + 1) Gauss-Legendre nodes of each cell of the new grid range. Every new basis
-    then has points in each cell of its support inside the range (Schoenberg-Whitney), so
-    the system has full rank whatever the data; scipy's make_lsq_spline solves its banded
-    normal equations in float64, one input at a time. The result is exact on the grid
-    range when the new knots contain the old ones there.
+    the k + 1 Gauss-Legendre nodes of each cell of the new grid range. Every new basis
+    then has k + 1 points in each cell of its support inside the range (Schoenberg-
+    Whitney), so the system has full rank whatever the data; scipy's make_lsq_spline
+    solves its banded normal equations in float64, one input at a time. The result is
+    exact on the grid range when the new knots contain the old ones there.
 
     old_coef (out, in, G + k) -> new coefficients (out, in, G' + k), in old_coef's dtype.
     """
     k = spline_order
     cpu64 = {"dtype": torch.float64, "device": "cpu"}
     points = _fit_points(new_grid.to(**cpu64), k)  # (in, P)
-    with torch.no_grad():
-        old_bases = bspline_basis(points.t(), old_grid.to(**cpu64), k)  # (P, in, G + k)
-        target = torch.einsum("pim,oim->ipo", old_bases, old_coef.to(**cpu64))  # (in, P, out)
+    local = local_bases(points.t(), prepare_knots(old_grid.to(**cpu64), k))
+    # the old splines at the points from their k + 1 non-zero bases: coefficients padded by
+    # k zeros each side, so that bases absent at the ends of the knots select zeros
+    coef = torch.nn.functional.pad(old_coef.to(**cpu64), (k, k))  # (out, in, G + 3k)
     knots = new_grid.to(**cpu64).numpy()
     solution = np.empty((knots.shape[0], knots.shape[1] - k - 1, old_coef.shape[0]))
     for i in range(knots.shape[0]):
+        selected = coef[:, i, local.cell[:, i, None] + torch.arange(k + 1)]  # (out, P, k + 1)
+        target = torch.einsum("opr,rp->po", selected, local.values[:, :, i])  # (P, out)
         try:
-            fit = make_lsq_spline(points[i].numpy(), target[i].numpy(), knots[i], k=k)
+            fit = make_lsq_spline(
+                points[i].numpy(), target.numpy(), knots[i], k=k, method="norm-eq"
+            )
         except (ValueError, np.linalg.LinAlgError) as error:
             raise ValueError(f"least-squares refit of input {i}'s spline failed: {error}") from None
         solution[i] = fit.c

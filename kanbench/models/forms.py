@@ -20,6 +20,7 @@ the multiply-adds; dense otherwise.
 from __future__ import annotations
 
 import functools
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -62,11 +63,47 @@ def _split_weight_grad(
     return grad_scale, grad_coef
 
 
+class InputCache:
+    """The local bases of a layer's last input, while that input needs no gradient.
+
+    Full-batch training evaluates the first layer on the same tensor at every loss
+    evaluation (about 28 per LBFGS step); its bases change only with the grid. An entry
+    holds the input itself, so its memory cannot be taken by another tensor, and is
+    valid while the input's version and the knots are the same.
+    """
+
+    def __init__(self):
+        self._entry: tuple | None = None
+
+    def get(self, x: Tensor, knots: bspline.Knots, form: str, compute):
+        entry = self._entry
+        if (
+            entry is not None
+            and entry[0] is x
+            and entry[1] == x._version
+            and entry[2] is knots
+            and entry[3] == form
+        ):
+            return entry[4]
+        value = compute()
+        self._entry = (x, x._version, knots, form, value)
+        return value
+
+    def clear(self) -> None:
+        self._entry = None
+
+
+def _dense_locals(x: Tensor, knots: bspline.Knots, derivative: bool):
+    """(local bases, their padded start indices) of x for the dense form."""
+    local = bspline.local_bases(x, knots, derivative=derivative)
+    return local, bspline.padded_start(local.cell, knots.spline_order, knots.n_bases)
+
+
 class _Dense(torch.autograd.Function):
     """Dense form; the padded bases of a chunk live in a reused scratch buffer."""
 
     @staticmethod
-    def forward(ctx, x, knots, scale_base, scale_spline, coef):
+    def forward(ctx, x, knots, scale_base, scale_spline, coef, cache):
         # W[j, m, i] = w_s[j, i] c[j, i, m]: (out, G + k, in)
         weight = (scale_spline.unsqueeze(-1) * coef).transpose(1, 2).contiguous()
         k, n_bases, n_in = knots.spline_order, knots.n_bases, x.shape[1]
@@ -74,8 +111,10 @@ class _Dense(torch.autograd.Function):
         chunks = _chunks(x.shape[0], (n_bases + 2 * k) * n_in * x.element_size())
         keep = len(chunks) == 1
         for rows in chunks:
-            local = bspline.local_bases(x[rows], knots, derivative=keep and ctx.needs_input_grad[0])
-            start = bspline.padded_start(local.cell, k, n_bases)
+            if keep and cache is not None and not ctx.needs_input_grad[0]:
+                local, start = cache.get(x, knots, "dense", partial(_dense_locals, x, knots, False))
+            else:
+                local, start = _dense_locals(x[rows], knots, keep and ctx.needs_input_grad[0])
             bases = bspline.scatter_dense(local.values, start, n_bases, scratch_slot=0)
             y[rows].addmm_(bases.flatten(1), weight.flatten(1).t())  # (rows, (G + k) in) @ W^T
         kept = (local.values, local.derivative, start) if keep else (None, None, None)
@@ -96,8 +135,7 @@ class _Dense(torch.autograd.Function):
         grad_base = grad_y.t() @ functional.silu(x) if need_base else None  # (out, in)
         for rows in _chunks(x.shape[0], (n_bases + 2 * k) * n_in * x.element_size()):
             if values is None:
-                local = bspline.local_bases(x[rows], knots, derivative=need_x)
-                start = bspline.padded_start(local.cell, k, n_bases)
+                local, start = _dense_locals(x[rows], knots, need_x)
             else:
                 local = bspline.LocalBases(values, derivative, None)
             if need_weight:
@@ -119,7 +157,7 @@ class _Dense(torch.autograd.Function):
                 coef,
                 *ctx.needs_input_grad[3:5],
             )
-        return grad_x, None, grad_base, grad_scale, grad_coef
+        return grad_x, None, grad_base, grad_scale, grad_coef, None
 
 
 def _coefficient_rows(scale_spline: Tensor, coef: Tensor, spline_order: int) -> Tensor:
@@ -161,16 +199,20 @@ class _Sparse(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, knots, scale_base, scale_spline, coef):
+    def forward(ctx, x, knots, scale_base, scale_spline, coef, cache):
         k, n_out = knots.spline_order, coef.shape[0]
         table = _coefficient_rows(scale_spline, coef, k)
         y = functional.linear(functional.silu(x), scale_base)  # (batch, out)
         chunks = _chunks(x.shape[0], x.shape[1] * (k + 1) * (n_out + 4) * x.element_size())
         keep = len(chunks) == 1
         for rows in chunks:
-            weights, slopes, index = _sparse_locals(
-                x[rows], knots, keep and ctx.needs_input_grad[0]
-            )
+            if keep and cache is not None and not ctx.needs_input_grad[0]:
+                fixed = partial(_sparse_locals, x, knots, False)
+                weights, slopes, index = cache.get(x, knots, "sparse", fixed)
+            else:
+                weights, slopes, index = _sparse_locals(
+                    x[rows], knots, keep and ctx.needs_input_grad[0]
+                )
             selected = table.index_select(0, index.flatten()).view(*index.shape, n_out)
             y[rows] += torch.bmm(weights.unsqueeze(1), selected).squeeze(1)
         kept = (weights, slopes, index, selected) if keep else (None, None, None, None)
@@ -213,7 +255,7 @@ class _Sparse(torch.autograd.Function):
             grad_scale, grad_coef = _split_weight_grad(
                 grad_weight, scale_spline, coef, *ctx.needs_input_grad[3:5]
             )
-        return grad_x, None, grad_base, grad_scale, grad_coef
+        return grad_x, None, grad_base, grad_scale, grad_coef, None
 
 
 def kan_linear(
@@ -223,15 +265,17 @@ def kan_linear(
     scale_spline: Tensor,
     coef: Tensor,
     form: str = "auto",
+    cache: InputCache | None = None,
 ) -> Tensor:
     """y_j = sum_i w_b[j, i] silu(x_i) + w_s[j, i] sum_m c[j, i, m] B_m(x_i) (paper Eq. 2.10).
 
     x (batch, in), w_b and w_s (out, in), c (out, in, G + k) -> (batch, out), in the form
-    asked for ("auto": choose_form).
+    asked for ("auto": choose_form). With a cache, the bases of an input that needs no
+    gradient are reused while the same tensor comes back (see InputCache).
     """
     if form == "auto":
         form = choose_form(
             knots.n_bases - knots.spline_order, knots.spline_order, x.shape[1], coef.shape[0]
         )
     evaluate = _Sparse if form == "sparse" else _Dense
-    return evaluate.apply(x, knots, scale_base, scale_spline, coef)
+    return evaluate.apply(x, knots, scale_base, scale_spline, coef, cache)

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from kanbench.models import bspline
-from kanbench.models.forms import FORMS, kan_linear
+from kanbench.models.forms import FORMS, InputCache, kan_linear
 
 INITS = ("paper", "pykan")
 
@@ -83,6 +83,7 @@ class KANLayer(nn.Module):
         self.scale_spline = nn.Parameter(torch.empty(out_features, in_features, **factory))
         self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
         self._knots: tuple[tuple, bspline.Knots] | None = None
+        self.input_cache: InputCache | None = InputCache()  # None: evaluate every input anew
         self.reset_parameters()
 
     @property
@@ -132,7 +133,15 @@ class KANLayer(nn.Module):
             raise ValueError(
                 f"expected input of shape (batch, {self.in_features}), got {tuple(x.shape)}"
             )
-        y = kan_linear(x, self.knots, self.scale_base, self.scale_spline, self.coef, self.form)
+        y = kan_linear(
+            x,
+            self.knots,
+            self.scale_base,
+            self.scale_spline,
+            self.coef,
+            self.form,
+            self.input_cache,
+        )
         return y if self.bias is None else y + self.bias
 
     def edge_splines(self, x: Tensor) -> Tensor:
