@@ -216,3 +216,42 @@ def test_restarts_keep_the_start_with_the_lowest_training_rmse(tmp_path):
     assert first["steps"] == 3  # the probe's 2 steps and 1 more
     single = _run_tiny(tmp_path, "model.restarts=1")
     assert "restarts" not in single.records[0]
+
+
+def test_wandb_is_not_imported_when_disabled(tmp_path):
+    code = (
+        "import sys\nfrom kanbench.cli import train\n"
+        "try:\n    train()\nfinally:\n    print('WANDB' if 'wandb' in sys.modules else 'CLEAN')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *TINY, f"out_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("CLEAN")
+
+
+def test_wandb_logger_gets_steps_and_stages(tmp_path, monkeypatch):
+    """A stand-in wandb module records what the run sends (the real one is optional)."""
+    import types
+
+    calls = {"init": [], "log": [], "finish": 0}
+
+    class FakeRun:
+        def log(self, values):
+            calls["log"].append(values)
+
+        def finish(self):
+            calls["finish"] += 1
+
+    fake = types.ModuleType("wandb")
+    fake.init = lambda **kwargs: calls["init"].append(kwargs) or FakeRun()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    _run_tiny(tmp_path, "logger=wandb")
+    (settings,) = calls["init"]
+    assert settings["mode"] == "offline" and settings["project"] == "kanbench"
+    steps = [v for v in calls["log"] if "train_rmse" in v]
+    stages = [v for v in calls["log"] if "stage/test_rmse" in v]
+    assert len(steps) >= 6 and len(stages) == 2 and calls["finish"] == 1
