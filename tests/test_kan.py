@@ -235,3 +235,15 @@ def test_input_cache_changes_nothing_and_follows_the_grid_and_the_data(form):
     with torch.no_grad():
         x.mul_(0.5)  # the same tensor, changed in place
     same()
+
+
+@pytest.mark.parametrize("form", ["dense", "sparse"])
+def test_parameters_and_gradients_stay_contiguous_through_grid_changes(form):
+    """Optimisers such as LBFGS view parameters and gradients as flat vectors."""
+    model = KAN([2, 3, 2], grid_size=3, form=form)
+    x = torch.rand(50, 2) * 2 - 1
+    model.update_grid(x)
+    model.refine(7)
+    model(x).pow(2).sum().backward()
+    for p in model.parameters():
+        assert p.is_contiguous() and p.grad.is_contiguous()

@@ -255,3 +255,9 @@ def test_wandb_logger_gets_steps_and_stages(tmp_path, monkeypatch):
     steps = [v for v in calls["log"] if "train_rmse" in v]
     stages = [v for v in calls["log"] if "stage/test_rmse" in v]
     assert len(steps) >= 6 and len(stages) == 2 and calls["finish"] == 1
+
+
+def test_a_wider_kan_trains_through_grid_extension(tmp_path):
+    result = _run_tiny(tmp_path, "model.shape=[2,4,1]", "model.restarts=1")
+    assert result.status == "complete" and len(result.records) == 2
+    assert result.records[1]["n_params"] == 12 * (5 + 5)

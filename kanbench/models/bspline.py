@@ -436,7 +436,7 @@ def refit_coefficients(
         raise FloatingPointError(
             "least-squares refit of spline coefficients gave non-finite values"
         )
-    return torch.as_tensor(solution).permute(2, 0, 1).to(old_coef)
+    return torch.as_tensor(solution).permute(2, 0, 1).contiguous().to(old_coef)
 
 
 def refined_grid_points(points: Tensor, new_grid_size: int) -> Tensor:

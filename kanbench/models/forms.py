@@ -58,6 +58,7 @@ def _split_weight_grad(
     grad_weight: Tensor, scale_spline: Tensor, coef: Tensor, need_scale: bool, need_coef: bool
 ) -> tuple[Tensor | None, Tensor | None]:
     """Gradients of w_s (out, in) and c (out, in, G + k) from that of W = w_s c."""
+    grad_weight = grad_weight.contiguous()  # optimisers such as LBFGS view grads flat
     grad_scale = (grad_weight * coef).sum(-1) if need_scale else None
     grad_coef = grad_weight * scale_spline.unsqueeze(-1) if need_coef else None
     return grad_scale, grad_coef

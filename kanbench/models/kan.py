@@ -166,8 +166,8 @@ class KANLayer(nn.Module):
 
         The new grid points mix empirical quantiles and a uniform grid on [min, max] of
         each input by grid_eps (bspline.grid_points_from_samples); bounds (lo, hi), each
-        (in,), widen that range to a known input domain. An input whose samples are
-        (nearly) constant keeps its grid.
+        (in,), widen that range to a known input domain, and margin by that fraction of
+        it on each side. An input whose samples are (nearly) constant keeps its grid.
         """
         if x.dim() != 2 or x.shape[1] != self.in_features or x.shape[0] < 2:
             raise ValueError(
