@@ -1,0 +1,294 @@
+"""kanbench-report: every table and plot of a scaling study, regenerated from stored records.
+
+    kanbench-report FOLDER [FOLDER ...] [--out DIR] [--convention trainable|paper]
+                    [--window min-test|none|range] [--n-min N] [--n-max N]
+                    [--thresholds 1e-2 1e-3 1e-4] [--bins-per-decade 5]
+                    [--bootstrap 1000] [--min-seeds 3] [--notes FILE]
+
+reads every run file under the folders (kanbench.analysis.load_study), fits the scaling
+laws (kanbench.analysis.analyse), and writes into --out the tables (summary, fits, points
+as CSV; summary and fits as Markdown), the figures (kanbench.plots.write_plots, PNG and
+PDF) and report.md, which embeds them and states how they were made. The work is in
+kanbench.analysis and kanbench.plots; this module only parses arguments and writes the
+report's text. Bad input (a missing or empty folder, an unknown schema version, a bad
+option value) prints one line on stderr and exits with status 2 before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import kanbench
+from kanbench import analysis as an
+from kanbench.plots import write_plots
+
+log = logging.getLogger(__name__)
+
+PAPER_STEPS = 1800  # LBFGS steps per model in the KAN paper (REFERENCE.md §3)
+DEFAULT_OUT = "results/report"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kanbench-report",
+        description="Regenerate the scaling tables, plots and report.md from stored runs.",
+    )
+    parser.add_argument("folders", nargs="+", metavar="FOLDER", help="searched for records/")
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder ({DEFAULT_OUT})")
+    parser.add_argument(
+        "--convention",
+        choices=an.CONVENTIONS,
+        default="trainable",
+        help="parameter count N: trainable numbers or the paper's edges x G (trainable)",
+    )
+    parser.add_argument(
+        "--window",
+        choices=an.WINDOWS,
+        default=None,
+        help="fit window: min-test (default), none, or range (--n-min/--n-max imply it)",
+    )
+    parser.add_argument("--n-min", type=float, default=None, help="smallest N in the fits")
+    parser.add_argument("--n-max", type=float, default=None, help="largest N in the fits")
+    parser.add_argument(
+        "--thresholds",
+        type=float,
+        nargs="+",
+        default=list(an.DEFAULT_THRESHOLDS),
+        help="test RMSE levels for the 'N to reach' columns (1e-2 1e-3 1e-4)",
+    )
+    parser.add_argument("--bins-per-decade", type=int, default=an.DEFAULT_BINS_PER_DECADE)
+    parser.add_argument(
+        "--bootstrap", type=int, default=an.DEFAULT_BOOTSTRAP, help="resamples (0: none)"
+    )
+    parser.add_argument(
+        "--min-seeds",
+        type=int,
+        default=an.DEFAULT_MIN_SEEDS,
+        help="seeds a series needs for a bootstrap interval (else a t-interval)",
+    )
+    parser.add_argument(
+        "--notes",
+        default=None,
+        metavar="FILE",
+        help="a Markdown file whose text report.md includes under 'Notes'",
+    )
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> an.Settings:
+    """The analysis settings the options ask for (ValueError on a bad combination)."""
+    explicit = args.n_min is not None or args.n_max is not None
+    rule = args.window or ("range" if explicit else "min-test")
+    window = an.Window(rule, args.n_min, args.n_max)
+    return an.Settings(
+        convention=args.convention,
+        window=window,
+        bins_per_decade=args.bins_per_decade,
+        n_boot=args.bootstrap,
+        min_seeds=args.min_seeds,
+        thresholds=tuple(args.thresholds),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The kanbench-report command; returns the exit status (0, or 2 for bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="kanbench-report: %(message)s")
+    try:
+        settings = settings_from_args(args)
+        notes = _read_notes(args.notes)
+        study = an.load_study(args.folders)
+        analysis = an.analyse(study.stages, settings)
+    except ValueError as error:
+        print(f"kanbench-report: error: {error}", file=sys.stderr)
+        return 2
+    command = "kanbench-report " + shlex.join(argv)
+    path = write_report(study, analysis, args.out, command, notes)
+    print(f"kanbench-report: wrote {path}")
+    return 0
+
+
+def write_report(
+    study: an.Study,
+    analysis: an.Analysis,
+    out_dir: str | Path,
+    command: str = "",
+    notes: str = "",
+) -> Path:
+    """Write the tables, the figures and report.md into out_dir; returns report.md's path."""
+    out_dir = Path(out_dir)
+    tables = an.write_tables(analysis, out_dir)
+    figures = write_plots(analysis, study.history, out_dir)
+    s = analysis.settings
+    intervals = sorted({i for i in analysis.fits["interval"] if i}) or ["none (no fit)"]
+    lines = [
+        "# Scaling report",
+        "",
+        "Every table and figure here was made from stored run records alone by",
+        "",
+        f"    {command or 'kanbench.report.write_report(...)'}",
+        "",
+        f"with kanbench {kanbench.__version__} on "
+        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d')}.",
+        "",
+        "## How it was made",
+        "",
+        f"- Records: {len(study.files)} run files ({study.n_runs} runs, "
+        f"{len(analysis.stages)} stages) under {', '.join(f'`{f}`' for f in study.folders)}"
+        + (
+            f"; {len(study.skipped)} files skipped (unreadable or unknown schema)"
+            if study.skipped
+            else ""
+        )
+        + ".",
+        *[f"- {line}" for line in _run_lines(analysis.stages)],
+        f"- Parameter count N: **{s.convention}** "
+        + (
+            "(`n_params`: every trainable number; a KAN layer has in x out x (G + k + 2)).",
+            "(`n_params_paper`: the KAN paper's edges x G; an MLP's weights + biases).",
+        )[s.convention == "paper"],
+        f"- Fit window: {s.window.describe()}. A series with fewer than {an.MIN_POINTS} "
+        "distinct N in its window gets no fit.",
+        "- Fits: l = A N^-α by least squares on log l against log N; l = A N^-α + E by least "
+        "squares on the log residuals (scipy.optimize.least_squares, α in [0, 20], E ≥ 0).",
+        f"- 95% intervals of α: a bootstrap over seeds when a series has ≥ {s.min_seeds} seeds "
+        f"({s.n_boot} resamples of whole seeds, the frontier re-selected and the window "
+        "re-applied each time), else the t-interval from the residuals. Used here: "
+        + "; ".join(intervals)
+        + ".",
+        f"- MLP frontier: the lowest test RMSE in each log-spaced N bin ({s.bins_per_decade} "
+        "per decade) over every MLP run of the task (all depths and seeds), as Yu et al. "
+        "(2024) compare families. KAN: one point per grid stage of each run.",
+        "- Theory lines: α = k + 1 for a KAN of spline order k (KAT), α = 4/d for MLPs "
+        "(Sharma & Kaplan, d = the task's intrinsic dimension), drawn from the first point "
+        "of the family's main series.",
+        "- Best RMSE: the lowest test RMSE of any run of the family, with its N.",
+        f"- N to reach an RMSE: the smallest N of any run of the family with test RMSE ≤ "
+        f"the level ({an.NOT_REACHED!r} otherwise).",
+        *[f"- {line}" for line in _provenance_lines(analysis.stages)],
+        "",
+        *(["## Notes", "", notes.strip(), ""] if notes.strip() else []),
+        "## Summary",
+        "",
+        "α: the fit of the family's main series (KAN: its shape, or the KAN frontier; MLP: "
+        "the frontier) with its 95% interval; 'with E' the plateau-aware fit.",
+        "",
+        tables["summary.md"].read_text(),
+        "## Fits of every series",
+        "",
+        "`*`: the family's main series. Window N: the fitted range.",
+        "",
+        tables["fits.md"].read_text(),
+        "## Figures",
+        "",
+    ]
+    for caption, path in figures:
+        pdf = path.with_suffix(".pdf").name
+        lines += [
+            f"### {caption}",
+            "",
+            f"![{path.stem}]({path.name})",
+            "",
+            f"PDF: [{pdf}]({pdf})",
+            "",
+        ]
+    lines += [
+        "## Files",
+        "",
+        "summary.csv / summary.md (one row per task), fits.csv / fits.md (one row per "
+        "series), points.csv (every plotted point, with in_window), the figures as PNG and "
+        "PDF, and this report.",
+        "",
+    ]
+    report = out_dir / "report.md"
+    report.write_text("\n".join(lines))
+    return report
+
+
+def _read_notes(path: str | None) -> str:
+    if path is None:
+        return ""
+    try:
+        return Path(path).read_text()
+    except OSError as error:
+        raise ValueError(f"--notes {path!r} cannot be read: {error.strerror}") from None
+
+
+def _configs(stages) -> list[dict]:
+    runs = stages.drop_duplicates("run_id")
+    return [json.loads(c) or {} for c in runs["config"]]
+
+
+def _values(configs: list[dict], *keys) -> str:
+    """The distinct values of a config key over runs, sorted, as text."""
+    found = set()
+    for config in configs:
+        value = config
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        found.add(json.dumps(value) if isinstance(value, list) else str(value))
+    return ", ".join(sorted(found, key=lambda t: (len(t), t)))  # numbers in numeric order
+
+
+def _plural(word: str, values: str) -> str:
+    return f"{word}{'s' if ', ' in values else ''} {values}"
+
+
+def _run_lines(stages) -> list[str]:
+    """One line per family describing how its runs were trained, from their configs."""
+    lines = []
+    for family, label in an.FAMILY_NAMES.items():
+        configs = [c for c in _configs(stages[stages["family"] == family])]
+        if not configs:
+            continue
+        common = (
+            f"optimiser {_values(configs, 'optim', 'name')}, dtype {_values(configs, 'dtype')}, "
+            f"{_values(configs, 'data', 'n_train')} train / {_values(configs, 'data', 'n_test')} "
+            f"test points, {_plural('seed', _values(configs, 'seed'))}, restarts "
+            f"{_values(configs, 'model', 'restarts')}"
+        )
+        if family == "kan":
+            lines.append(
+                f"{label} runs ({len(configs)}): grid schedules "
+                f"{_values(configs, 'model', 'grid_schedule')}, "
+                f"{_values(configs, 'model', 'steps_per_grid')} steps per grid; {common}."
+            )
+        else:
+            steps = sorted({c.get("model", {}).get("steps") for c in configs} - {None})
+            fewer = [s for s in steps if s != PAPER_STEPS]
+            depths = _plural("depth", _values(configs, "model", "depth"))
+            lines.append(
+                f"{label} runs ({len(configs)}): {depths}; "
+                f"{', '.join(str(s) for s in steps)} steps per size"
+                + (f" (the paper trains {PAPER_STEPS})" if fewer else "")
+                + f"; {common}."
+            )
+    return lines
+
+
+def _provenance_lines(stages) -> list[str]:
+    parts = []
+    for column, label in (
+        ("kanbench_version", "kanbench"),
+        ("git_commit", "git commit"),
+        ("torch_version", "torch"),
+    ):
+        if column in stages:
+            values = sorted(str(v) for v in stages[column].dropna().unique())
+            if values:
+                parts.append(f"{label} {', '.join(values)}")
+    return [f"Records made with {'; '.join(parts)}."] if parts else []
+
+
+if __name__ == "__main__":
+    sys.exit(main())
