@@ -107,7 +107,6 @@ def fit_stage(
         return loss
 
     start = time.perf_counter()
-    iterations = 0
     try:
         for step in range(outcome.steps, steps):
             if before_step is not None:
@@ -129,7 +128,7 @@ def fit_stage(
     outcome.seconds += time.perf_counter() - start
     outcome.peak_rss_mb = memory.peak_resident_mb()
     state = optimizer.state[next(iter(model.parameters()))] if optimizer.state else {}
-    outcome.iterations += int(state.get("n_iter", state.get("step", iterations)))
+    outcome.iterations += int(state.get("n_iter", state.get("step", 0)))
     return outcome
 
 
@@ -143,7 +142,8 @@ def fit_from_best_start(
     """Train the best of `restarts` initialisations: build(r) makes start r (0: the seed's).
 
     Each start trains probe_steps steps; the one with the lowest training RMSE then trains
-    on to the end of the stage (fit(model, outcome=...)). Only training data decide.
+    on to the end of the stage (fit(model, outcome=...)). Only training data decide. The
+    stage's time includes the probes of the starts left behind.
     """
     if restarts == 1:
         return (model := build(0)), fit(model), {}
@@ -154,6 +154,7 @@ def fit_from_best_start(
         score = rmse(model, data.x_train, data.y_train)[0] if outcome.status == "ok" else math.inf
         starts.append((score if math.isfinite(score) else math.inf, r, model, outcome))
     score, chosen, model, outcome = min(starts, key=lambda start: (start[0], start[1]))
+    outcome.seconds += sum(start[3].seconds for start in starts if start[1] != chosen)
     if outcome.status == "ok":
         outcome = fit(model, outcome=outcome)
     info = {
