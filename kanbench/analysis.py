@@ -16,8 +16,11 @@ The job of this module, in order:
      r_i = log(A N_i^-alpha + E) - log l_i, with A > 0, alpha in [0, 20], E >= 0.
 
    The fit window drops the overfitting / plateau region. Rules (WINDOWS):
-   "min-test" (default): the points with N <= N*, N* the N of the lowest test RMSE of the
-   series (the median over the points at each N); "none": every point; "range": the points
+   "descent" (default): the points with N <= N*, N* the first N whose log test RMSE (the
+   median over the points at each N) lies within DESCENT_SHARE (10%) of the series' range
+   of log RMSE above its lowest, so that both an overfitting tail and a plateau are left
+   out while a series that is still falling keeps its points; "min-test": N* the N of the
+   lowest test RMSE itself; "none": every point; "range": the points
    with n_min <= N <= n_max. Fewer than MIN_POINTS distinct N in the window: no fit, with
    the reason in the table.
 
@@ -54,7 +57,10 @@ log = logging.getLogger(__name__)
 SUPPORTED_SCHEMAS = (1,)
 CONVENTIONS = ("trainable", "paper")
 CONVENTION_COLUMNS = {"trainable": "n_params", "paper": "n_params_paper"}
-WINDOWS = ("min-test", "none", "range")
+WINDOWS = ("min-test", "descent", "none", "range")
+# "descent": a point within this share of a series' range of log test RMSE above its lowest
+# has reached the floor
+DESCENT_SHARE = 0.1
 UNKNOWN_SCHEMA_ACTIONS = ("raise", "skip")
 FAMILY_NAMES = {"kan": "KAN", "mlp": "MLP"}
 MIN_POINTS = 3  # distinct N a fit needs inside its window
@@ -505,9 +511,9 @@ def _select(n: np.ndarray, rmse: np.ndarray, kind: str, bins_per_decade: int) ->
 
 @dataclass(frozen=True)
 class Window:
-    """A fit-window rule: 'min-test', 'none' or 'range' (with n_min and/or n_max)."""
+    """A fit-window rule: 'min-test', 'descent', 'none' or 'range' (with n_min, n_max)."""
 
-    rule: str = "min-test"
+    rule: str = "descent"
     n_min: float | None = None
     n_max: float | None = None
 
@@ -532,6 +538,13 @@ class Window:
                 "min-test: each series up to and including the N of its lowest test RMSE "
                 "(median over seeds at each N)"
             )
+        if self.rule == "descent":
+            return (
+                f"descent: each series up to and including the first N whose log test RMSE "
+                f"(median over seeds at each N) lies within {DESCENT_SHARE:.0%} of the "
+                f"series' range of log RMSE above its lowest, so that neither a plateau nor "
+                f"an overfitting tail is fitted"
+            )
         if self.rule == "none":
             return "none: every point of each series"
         low = "-inf" if self.n_min is None else f"{self.n_min:g}"
@@ -550,6 +563,10 @@ class Window:
             return (n >= low) & (n <= high)
         distinct = np.unique(n)
         medians = np.array([np.median(rmse[n == value]) for value in distinct])
+        if self.rule == "descent":
+            floor = medians.min() * (medians.max() / medians.min()) ** DESCENT_SHARE
+            reached = np.flatnonzero(medians <= floor)[0]
+            return n <= distinct[reached]
         return n <= distinct[int(np.argmin(medians))]
 
 

@@ -1,7 +1,7 @@
 """kanbench-report: every table and plot of a scaling study, regenerated from stored records.
 
     kanbench-report FOLDER [FOLDER ...] [--out DIR] [--convention trainable|paper]
-                    [--window min-test|none|range] [--n-min N] [--n-max N]
+                    [--window descent|min-test|none|range] [--n-min N] [--n-max N]
                     [--thresholds 1e-2 1e-3 1e-4] [--bins-per-decade 5]
                     [--bootstrap 1000] [--min-seeds 3] [--notes FILE]
 
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--window",
         choices=an.WINDOWS,
         default=None,
-        help="fit window: min-test (default), none, or range (--n-min/--n-max imply it)",
+        help="fit window: descent (default), min-test, none, or range (--n-min/--n-max imply it)",
     )
     parser.add_argument("--n-min", type=float, default=None, help="smallest N in the fits")
     parser.add_argument("--n-max", type=float, default=None, help="largest N in the fits")
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> an.Settings:
     """The analysis settings the options ask for (ValueError on a bad combination)."""
     explicit = args.n_min is not None or args.n_max is not None
-    rule = args.window or ("range" if explicit else "min-test")
+    rule = args.window or ("range" if explicit else "descent")
     window = an.Window(rule, args.n_min, args.n_max)
     return an.Settings(
         convention=args.convention,

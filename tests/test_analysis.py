@@ -110,6 +110,13 @@ def test_min_test_window_drops_the_overfitting_tail(tmp_path):
     assert list(points.loc[~points["in_window"], "N"]) == [615, 1515]
 
 
+def test_descent_window_leaves_out_a_plateau():
+    n = np.array([10, 20, 40, 80, 160, 320.0])
+    rmse = np.array([1e-1, 1e-2, 1e-3, 1.2e-4, 1.05e-4, 1e-4])  # floor from N = 80
+    assert list(an.Window("descent").mask(n, rmse)) == [1, 1, 1, 1, 0, 0]
+    assert an.Window("min-test").mask(n, rmse).all()  # min-test takes the plateau in
+
+
 def test_range_window_keeps_n_between_its_bounds_and_none_keeps_all():
     n = np.array([10, 20, 50, 100, 200.0])
     rmse = np.array([1, 0.5, 0.1, 0.2, 0.3])

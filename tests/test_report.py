@@ -63,7 +63,7 @@ def test_report_writes_every_table_and_figure(report):
     text = (report / "report.md").read_text()
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert sorted(linked) == sorted(f"{stem}.png" for stem in stems)  # relative, all present
-    facts = ("--bootstrap 100", "**trainable**", "min-test", "bootstrap over 3", "*synthetic*")
+    facts = ("--bootstrap 100", "**trainable**", "descent", "bootstrap over 3", "*synthetic*")
     for fact in facts:
         assert fact in text, fact
 
