@@ -39,6 +39,8 @@ class DataConfig:
 class KanConfig:
     family: str = "kan"
     shape: tuple[int, ...] | None = None
+    depth: int | None = None
+    width: int | None = None
     spline_order: int = 3
     grid_schedule: tuple[int, ...] = (3, 5, 10, 20, 50, 100, 200, 500, 1000)
     steps_per_grid: int = 200
@@ -80,6 +82,9 @@ class OptimConfig:
     line_search: str | None = "strong_wolfe"
     tolerance_grad: float = 1e-32
     tolerance_change: float = 1e-32
+    relative_tolerance: float = 0.0
+    stop_rtol: float = 0.0
+    stop_patience: int = 10
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
 
@@ -143,6 +148,9 @@ def run_config(cfg: Mapping[str, Any]) -> RunConfig:
     optim = _section("optim", cfg["optim"], OptimConfig)
     _choice("optim.name", optim.name, OPTIMIZERS)
     _positive("optim.lr", optim.lr)
+    _fraction("optim.relative_tolerance", optim.relative_tolerance)
+    _fraction("optim.stop_rtol", optim.stop_rtol)
+    _integer("optim.stop_patience", optim.stop_patience, minimum=1)
     logger = dict(cfg["logger"] or {"name": "none"})
     _choice("logger.name", logger.get("name"), LOGGERS)
     _choice("dtype", cfg["dtype"], tuple(DTYPES))
@@ -187,7 +195,7 @@ def _model(section: Any, task: Task) -> KanConfig | MlpConfig:
     _choice("model.family", family, FAMILIES)
     if family == "kan":
         model = _section("model", section, KanConfig)
-        shape = model.shape or default_kan_shape(task)
+        shape = _kan_shape(model, task)
         _shape("model.shape", shape, task)
         _schedule("model.grid_schedule", model.grid_schedule)
         _integer("model.spline_order", model.spline_order, minimum=1)
@@ -225,6 +233,20 @@ def _model(section: Any, task: Task) -> KanConfig | MlpConfig:
     else:
         raise ValueError("model needs a width, target_params, or match_kan: true")
     return model
+
+
+def _kan_shape(model: KanConfig, task: Task) -> tuple[int, ...]:
+    """model.shape; else [d, width, ..., width, 1] with depth layers; else the task's."""
+    if model.depth is None:
+        if model.width is not None:
+            raise ValueError("model.width of a KAN needs model.depth too")
+        return tuple(model.shape or default_kan_shape(task))
+    if model.shape is not None:
+        raise ValueError("set model.shape or model.depth (with model.width), not both")
+    _integer("model.depth", model.depth, minimum=1)
+    width = model.width if model.width is not None else 2 * task.input_dim + 1
+    _integer("model.width", width, minimum=1)
+    return (task.input_dim, *[width] * (model.depth - 1), 1)
 
 
 def _restarts(model: KanConfig | MlpConfig) -> None:
@@ -272,6 +294,11 @@ def _integer(key: str, value: Any, minimum: int) -> None:
 def _positive(key: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"{key} must be a positive number, got {value!r}")
+
+
+def _fraction(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{key} must be a number in [0, 1), got {value!r}")
 
 
 def _schedule(key: str, schedule: Sequence[int]) -> None:

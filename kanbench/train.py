@@ -50,6 +50,9 @@ class StageOutcome:
     evaluations: int = 0
     seconds: float = 0.0
     peak_rss_mb: float | None = None
+    stopped_early: bool = False
+    stalled_steps: int = 0
+    last_loss: float | None = None
     history: list[tuple[int, float, float | None]] = field(default_factory=list)
 
 
@@ -88,11 +91,14 @@ def fit_stage(
     before_step: Callable[[int], None] | None = None,
     on_step: Callable[[dict], None] | None = None,
     outcome: StageOutcome | None = None,
+    stop_from: int = 0,
 ) -> StageOutcome:
     """Train model up to step `steps` on the full training batch, with a fresh optimiser.
 
     before_step(step) runs before each step (a KAN's grid update). Given the outcome of
-    earlier steps of the same stage, carry on from where it ended.
+    earlier steps of the same stage, carry on from where it ended. From step stop_from on,
+    the stage ends early when optim.stop_patience steps in a row each lowered the training
+    loss L by less than optim.stop_rtol · L (see stop_rule).
     """
     if outcome is None:
         outcome = StageOutcome()
@@ -111,10 +117,18 @@ def fit_stage(
         for step in range(outcome.steps, steps):
             if before_step is not None:
                 before_step(step)
+            if optim.relative_tolerance and outcome.last_loss is not None:
+                for group in optimizer.param_groups:  # LBFGS reads it at every step
+                    group["tolerance_change"] = max(
+                        optim.tolerance_change, optim.relative_tolerance * outcome.last_loss
+                    )
             loss = float(optimizer.step(closure).detach())  # the loss before this step
             outcome.steps = step + 1
             if not math.isfinite(loss):
                 outcome.status, outcome.message = "diverged", f"loss {loss} at step {step}"
+                break
+            if _stalled(outcome, loss, optim, counting=step > stop_from):
+                outcome.stopped_early = True
                 break
             test = None
             if log_every and (step + 1) % log_every == 0:
@@ -130,6 +144,34 @@ def fit_stage(
     state = optimizer.state[next(iter(model.parameters()))] if optimizer.state else {}
     outcome.iterations += int(state.get("n_iter", state.get("step", 0)))
     return outcome
+
+
+def _stalled(outcome: StageOutcome, loss: float, optim: OptimConfig, counting: bool) -> bool:
+    """Count the steps in a row whose loss fell by less than stop_rtol of the one before.
+
+    loss is the loss before the current step, so it measures the step before; a stage with
+    stop_rtol = 0 never stalls.
+    """
+    previous, outcome.last_loss = outcome.last_loss, loss
+    if not optim.stop_rtol or not counting or previous is None:
+        outcome.stalled_steps = 0
+        return False
+    small = previous - loss < optim.stop_rtol * previous
+    outcome.stalled_steps = outcome.stalled_steps + 1 if small else 0
+    return outcome.stalled_steps >= optim.stop_patience
+
+
+def stop_rule(optim: OptimConfig) -> str | None:
+    """The early-stopping rule in words, for the record (None: every step is trained)."""
+    rules = []
+    if optim.name == "lbfgs" and optim.relative_tolerance:
+        rules.append(f"LBFGS iterations end at a loss change < {optim.relative_tolerance:g}·loss")
+    if optim.stop_rtol:
+        rules.append(
+            f"a stage ends after {optim.stop_patience} steps in a row that each lower the "
+            f"training loss by < {optim.stop_rtol:g} of it"
+        )
+    return "; ".join(rules) or None
 
 
 def fit_from_best_start(
@@ -185,6 +227,8 @@ def _stage_record(
         "test_rmse": test,
         "test_median_rmse": test_median,
         "steps": outcome.steps,
+        "stopped_early": outcome.stopped_early,
+        "stop_rule": stop_rule(cfg.optim),
         "iterations": outcome.iterations,
         "evaluations": outcome.evaluations,
         "wall_s": outcome.seconds,
@@ -254,6 +298,7 @@ def train_kan(
                 grid_update,
                 on_step,
                 outcome,
+                stop_from=m.grid_update_until,
             )
 
         outcome, restarts = StageOutcome(), {}
