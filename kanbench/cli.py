@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from importlib import resources
+from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from kanbench.config import register_library_tasks
 from kanbench.run import run
+from kanbench.sweep import CONFIG_GROUPS, check_sweep
 
-GROUPS = ("task", "model", "optim", "logger")
+log = logging.getLogger(__name__)
 
 
 def _group_options(group: str) -> list[str]:
     from hydra.core.config_store import ConfigStore
 
-    folder = resources.files("kanbench.conf").joinpath(group)
-    files = [p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")]
+    folder = Path(str(resources.files("kanbench.conf").joinpath(group)))
+    files = [str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.yaml")]
     stored = [name.removesuffix(".yaml") for name in ConfigStore.instance().repo.get(group, {})]
     return sorted(set(files) | set(stored))
 
@@ -27,7 +32,7 @@ def _check_group_choices(argv: list[str]) -> str | None:
     """A one-line error for `group=option` overrides naming an option that does not exist."""
     for arg in argv:
         key, sep, value = arg.partition("=")
-        if sep and key in GROUPS and "," not in value and "(" not in value:
+        if sep and key in CONFIG_GROUPS and "," not in value and "(" not in value:
             options = _group_options(key)
             if value not in options:
                 return f"unknown {key} {value!r}; valid: {', '.join(options)}"
@@ -35,18 +40,39 @@ def _check_group_choices(argv: list[str]) -> str | None:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://kanbench.conf", config_name="train")
-def _train(cfg: DictConfig) -> None:
+def _train(cfg: DictConfig) -> str:
+    """One job; in a sweep it never raises, so that the other jobs go on (run() records it)."""
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        run(OmegaConf.to_container(cfg, resolve=True))
+        return run(OmegaConf.to_container(cfg, resolve=True)).status
     except ValueError as error:
-        print(f"kanbench-train: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        if not in_sweep:
+            print(f"kanbench-train: error: {error}", file=sys.stderr)
+            sys.exit(2)
+        log.error("job failed: %s", error)
+    except Exception as error:
+        if not in_sweep:
+            raise
+        log.exception("job failed: %s: %s", type(error).__name__, error)
+    return "failed"
+
+
+def _is_multirun(argv: list[str]) -> bool:
+    return any(a in ("-m", "--multirun") for a in argv) and not any(
+        a.startswith(("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help")) for a in argv
+    )
 
 
 def train() -> None:
     """kanbench-train: train one model family on one task over its ladder of sizes."""
     register_library_tasks()
-    problem = _check_group_choices(sys.argv[1:])
+    argv = sys.argv[1:]
+    problem = _check_group_choices(argv)
+    if problem is None and _is_multirun(argv):
+        try:
+            check_sweep(argv)
+        except ValueError as error:
+            problem = str(error)
     if problem:
         print(f"kanbench-train: error: {problem}", file=sys.stderr)
         sys.exit(2)

@@ -75,6 +75,10 @@ def _train_and_store(config: RunConfig, path: Path) -> RunResult:
             run_file["history"].extend([record["stage"], *point] for point in history)
             logger.log_stage(record)
             store.write_run(path, run_file)
+    except Exception as error:  # a crash is recorded, then reported to the caller
+        run_file.update(status="failed", message=f"{type(error).__name__}: {error}")
+        store.write_run(path, run_file)
+        raise
     finally:
         logger.finish()
     statuses = [r["status"] for r in run_file["stages"]]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from importlib import resources
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
@@ -27,15 +28,19 @@ def _compose(overrides):
 
 
 def _options(group):
-    folder = resources.files("kanbench.conf").joinpath(group)
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    folder = Path(str(resources.files("kanbench.conf").joinpath(group)))
+    return sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.yaml"))
 
 
 @pytest.mark.parametrize("group", ["model", "optim", "logger", "task"])
 def test_every_config_file_composes_and_validates(group):
-    for option in _options(group):
-        cfg = _compose([f"{group}={option}"])
-        run_config(cfg)
+    options = _options(group)
+    assert options
+    for option in options:
+        overrides = [f"{group}={option}"]
+        if option.startswith("frontier/"):  # these arms take their depth from the sweep
+            overrides.append("model.depth=3")
+        run_config(_compose(overrides))
 
 
 def test_every_library_task_composes_with_a_valid_kan_shape():

@@ -1,0 +1,205 @@
+"""Multirun sweeps: every job checked before any work, and a progress line per finished job.
+
+check_sweep expands a `kanbench-train -m ...` command into its jobs the way Hydra's basic
+sweeper does (the experiment's hydra.sweeper.params, then the command line's sweeps) and
+validates each job's config, so that a bad value anywhere in a sweep stops it before the
+first job starts. It also refuses a sweep in which two jobs would be the same run (and so
+write the same record file).
+
+SweepProgress is a Hydra callback: the sweep's process writes the number of jobs and the
+start time to <sweep dir>/sweep_progress.json; each job, wherever it runs (in-process, a
+joblib worker, a SLURM node that sees the sweep dir), appends one line to
+<sweep dir>/sweep.log when it ends — done/total, elapsed, estimated remaining — under a
+file lock, and logs the same line.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
+
+log = logging.getLogger(__name__)
+
+PROGRESS_FILE = "sweep_progress.json"
+LOG_FILE = "sweep.log"
+CONFIG_MODULE = "kanbench.conf"
+CONFIG_GROUPS = ("task", "model", "optim", "logger", "experiment")
+
+
+def sweeper_params(config: DictConfig) -> dict[str, str]:
+    """hydra.sweeper.params of a composed config, as {key: "a,b,c"} ({} when unset)."""
+    params = OmegaConf.select(config, "hydra.sweeper.params")
+    if params is None:
+        return {}
+    return {key: str(value) for key, value in OmegaConf.to_container(params).items()}
+
+
+def job_overrides(sweeper_params: dict[str, str], arguments: Sequence[str]) -> list[list[str]]:
+    """Every job's overrides: the cartesian product of the sweeps, as Hydra's basic sweeper.
+
+    sweeper_params is hydra.sweeper.params ({key: "a,b,c"}); command-line arguments come
+    after it, so a key given on both takes the command line's value.
+    """
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    params = [f"{key}={value}" for key, value in sweeper_params.items()]
+    overrides = OverridesParser.create().parse_overrides([*params, *arguments])
+    batches = BasicSweeper.split_arguments(overrides, max_batch_size=None)
+    return [list(job) for batch in batches for job in batch]
+
+
+def check_sweep(arguments: Sequence[str]) -> int:
+    """Compose and validate every job of a multirun; returns the number of jobs.
+
+    Raises ValueError (one line) for the first job whose config is invalid, and for two
+    jobs with the same run id. Each distinct choice of config groups is composed once and
+    the jobs' other overrides are applied to a copy, so a sweep of a thousand jobs is
+    checked in seconds.
+    """
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+
+    from kanbench.config import run_config
+
+    job_args = [a for a in arguments if not a.startswith(("hydra.", "hydra/", "-"))]
+    seen: dict[str, list[str]] = {}
+    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+        try:
+            fixed = [a for a in job_args if not _is_sweep(a)]
+            base = compose("train", overrides=fixed, return_hydra_config=True)
+            jobs = job_overrides(sweeper_params(base), job_args)
+            composed: dict[tuple[str, ...], DictConfig] = {}
+            for job in jobs:
+                cfg = _job_config(job, composed, compose)
+                try:
+                    config = run_config(OmegaConf.to_container(cfg, resolve=True))
+                except ValueError as error:
+                    raise ValueError(f"job [{' '.join(job)}]: {error}") from None
+                if config.run_id in seen:
+                    raise ValueError(
+                        f"jobs [{' '.join(seen[config.run_id])}] and [{' '.join(job)}] are "
+                        f"the same run ({config.run_id}); sweep only keys that change the run"
+                    )
+                seen[config.run_id] = job
+        except HydraException as error:
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            raise ValueError(" ".join(dict.fromkeys([lines[0], lines[-1]]))) from None
+    return len(jobs)
+
+
+def _job_config(job: list[str], composed: dict, compose) -> DictConfig:
+    """One job's config: its group choices composed (cached), then its values set."""
+    overrides = OverridesParser.create().parse_overrides(job)
+    task = next((o for o in overrides if o.key_or_group == "task" and not o.is_add()), None)
+    structural = tuple(
+        o.input_line
+        for o in overrides
+        if (o.key_or_group in CONFIG_GROUPS or o.is_add() or o.is_delete()) and o is not task
+    )
+    if structural not in composed:
+        composed[structural] = compose("train", overrides=list(structural))
+    cfg = copy.deepcopy(composed[structural])
+    if task is not None:
+        with open_dict(cfg):
+            cfg.task = _task_node(str(task.value()))
+    for override in overrides:
+        if override is task:
+            continue
+        if override.input_line not in structural:
+            try:
+                OmegaConf.update(cfg, override.key_or_group, override.value(), merge=False)
+            except OmegaConfBaseException:
+                raise ValueError(
+                    f"job [{' '.join(job)}]: key {override.key_or_group!r} does not exist"
+                ) from None
+    return cfg
+
+
+def _task_node(name: str) -> DictConfig:
+    """What task=<name> composes to: the user's conf/task/<name>.yaml, or a library task."""
+    from kanbench.tasks import list_tasks
+
+    path = Path(str(resources.files(CONFIG_MODULE).joinpath("task", f"{name}.yaml")))
+    if path.exists():
+        return OmegaConf.load(path)
+    if name in {task.name for task in list_tasks()}:
+        return OmegaConf.create({"name": name})
+    raise ValueError(f"unknown task {name!r}; `kanbench-tasks` lists the library tasks")
+
+
+def _is_sweep(argument: str) -> bool:
+    return OverridesParser.create().parse_override(argument).is_sweep_override()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def progress_line(done: int, total: int, elapsed: float, job: str, status: str) -> str:
+    """'job 3 (complete): 3/25 done, 4m12s elapsed, about 30m01s left'."""
+    left = elapsed / done * (total - done) if done else math.nan
+    remaining = _duration(left) if math.isfinite(left) else "?"
+    return (
+        f"job {job} ({status}): {done}/{total} done, {_duration(elapsed)} elapsed, "
+        f"about {remaining} left"
+    )
+
+
+class SweepProgress(Callback):
+    """Hydra callback: the sweep's size at its start, one progress line per finished job."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            jobs = job_overrides(sweeper_params(config), list(config.hydra.overrides.task))
+            total = len(jobs)
+        except Exception as error:  # an unusual sweeper: progress without a total
+            log.warning("sweep size unknown (%s)", error)
+            total = 0
+        state = {"total": total, "started": time.time()}
+        (sweep_dir / PROGRESS_FILE).write_text(json.dumps(state))
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        state_file = sweep_dir / PROGRESS_FILE
+        if config.hydra.mode is None or str(config.hydra.mode) != "RunMode.MULTIRUN":
+            return
+        if not state_file.exists():
+            return
+        state = json.loads(state_file.read_text())
+        status = _job_status(job_return)
+        with open(sweep_dir / LOG_FILE, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            done = sum(1 for _ in handle) + 1
+            total = max(state["total"], done)
+            line = progress_line(
+                done, total, time.time() - state["started"], str(config.hydra.job.num), status
+            )
+            handle.write(line + "\n")
+        log.info("sweep: %s", line)
+
+
+def _job_status(job_return: Any) -> str:
+    from hydra.core.utils import JobStatus
+
+    if job_return.status != JobStatus.COMPLETED:
+        return "crashed"
+    value = job_return.return_value
+    return value if isinstance(value, str) else "done"

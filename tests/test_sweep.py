@@ -1,0 +1,141 @@
+"""Multirun sweeps: experiments compose, bad sweeps stop before work, failures and kills."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+
+import kanbench.run
+from kanbench import analysis, cli
+from kanbench.config import register_library_tasks
+from kanbench.sweep import check_sweep, job_overrides, progress_line
+
+register_library_tasks()
+TINY = [
+    "model.grid_schedule=[3,5]",
+    "model.steps_per_grid=3",
+    "model.restarts=1",
+    "data.n_train=64",
+    "data.n_test=64",
+    "progress=false",
+]
+# jobs per experiment: tasks x model arms x seeds (x depths for the §3.2 / §3.3 protocol)
+EXPERIMENT_JOBS = {
+    "fig2_3": 2 * 3,
+    "fig3_1": 5 * 5 * 3,
+    "special": 15 * 3 * 5 * 3,
+    "feynman": 33 * 3 * 5 * 3,
+    "quick": 2 * 2,
+}
+
+
+def _experiments():
+    folder = Path(str(resources.files("kanbench.conf").joinpath("experiment")))
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def test_the_paper_experiments_exist():
+    assert set(EXPERIMENT_JOBS) <= set(_experiments())
+
+
+@pytest.mark.parametrize("name", _experiments())
+def test_every_job_of_every_experiment_composes_and_validates(name):
+    jobs = check_sweep([f"experiment={name}"])
+    assert jobs >= 2
+    if EXPERIMENT_JOBS.get(name):
+        assert jobs == EXPERIMENT_JOBS[name]
+
+
+def test_command_line_values_replace_the_experiments_sweep():
+    assert check_sweep(["experiment=fig3_1", "seed=0"]) == 25
+    jobs = job_overrides({"seed": "0,1,2", "task": "a,b"}, ["seed=7"])
+    assert sorted(jobs) == sorted([["task=a", "seed=7"], ["task=b", "seed=7"]])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["seed=0,1", "data.n_train=0"], r"job \[.*data.n_train=0\]: data.n_train must be"),
+        (["log_every=1,2"], "are the same run"),
+        (["seed=0,1", "model.gird=3"], "gird"),
+    ],
+)
+def test_a_bad_sweep_is_refused_in_one_line_before_any_job(args, message, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", "from kanbench.cli import train; train()", "-m", *args,
+         f"out_dir={tmp_path}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kanbench-train: error:")
+    assert __import__("re").search(message, lines[0]), lines[0]
+    assert not (tmp_path / "records").exists()
+
+
+def test_progress_line_estimates_the_time_left():
+    line = progress_line(done=2, total=5, elapsed=60.0, job="1", status="complete")
+    assert line == "job 1 (complete): 2/5 done, 1m00s elapsed, about 1m30s left"
+
+
+def _multirun_in_process(monkeypatch, *args):
+    monkeypatch.setattr(sys, "argv", ["kanbench-train", "-m", *args])
+    GlobalHydra.instance().clear()
+    cli.train()
+
+
+def test_a_crashing_job_is_recorded_and_the_others_complete(tmp_path, monkeypatch):
+    real = kanbench.run.train_kan
+
+    def crash_on_seed_1(config, *args, **kwargs):
+        if config.seed == 1:
+            raise RuntimeError("injected crash")
+        yield from real(config, *args, **kwargs)
+
+    monkeypatch.setattr(kanbench.run, "train_kan", crash_on_seed_1)
+    _multirun_in_process(monkeypatch, *TINY, "seed=0,1,2", f"out_dir={tmp_path}")
+    runs = [json.loads(p.read_text()) for p in (tmp_path / "records").glob("*.json")]
+    by_seed = {r["config"]["seed"]: r for r in runs}
+    assert sorted(by_seed) == [0, 1, 2]
+    assert by_seed[1]["status"] == "failed" and "injected crash" in by_seed[1]["message"]
+    assert by_seed[0]["status"] == by_seed[2]["status"] == "complete"
+    (log,) = (tmp_path / "logs").glob("multirun_*/sweep.log")
+    lines = log.read_text().splitlines()
+    assert [line.split(": ")[1].split(" done")[0] for line in lines] == ["1/3", "2/3", "3/3"]
+    assert sum("(failed)" in line for line in lines) == 1
+
+
+def test_a_killed_sweep_rerun_completes_only_what_is_missing(tmp_path):
+    command = [
+        sys.executable, "-c", "from kanbench.cli import train; train()", "-m", *TINY,
+        "model.grid_schedule=[3,5,10,20]", "model.steps_per_grid=20", "data.n_train=200",
+        "seed=0,1,2", f"out_dir={tmp_path}",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    records = tmp_path / "records"
+    deadline = time.monotonic() + 120
+    finished = []
+    while time.monotonic() < deadline and not finished:
+        for path in records.glob("*.json"):
+            if json.loads(path.read_text())["status"] == "complete":
+                finished.append(path)
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert len(finished) == 1, "the sweep ended before it could be killed mid-way"
+    first_written = finished[0].stat().st_mtime_ns
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert rerun.returncode == 0, rerun.stderr
+    runs = [json.loads(p.read_text()) for p in records.glob("*.json")]
+    assert len(runs) == 3 and {r["status"] for r in runs} == {"complete"}
+    assert finished[0].stat().st_mtime_ns == first_written  # the finished job was skipped
+    frame = analysis.load_records([tmp_path])
+    assert len(frame) == 3 * 4
+    assert not frame.duplicated(["run_id", "stage"]).any()
