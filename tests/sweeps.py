@@ -7,6 +7,7 @@ would; the jobs must then write their records and logs under that same folder.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -23,6 +24,21 @@ TINY = [
     "progress=false",
     "out_dir=runs",
 ]
+
+
+PLUGINS = ("hydra_plugins.hydra_joblib_launcher", "hydra_plugins.hydra_submitit_launcher")
+
+
+def missing_plugins() -> str | None:
+    """Why the launcher presets cannot work here, or None when their plugins are installed."""
+    for plugin in PLUGINS:
+        try:
+            found = importlib.util.find_spec(plugin) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"{plugin} is not installed (pip install -e '.[launchers]')"
+    return None
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,12 @@ from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from sweeps import assert_complete, sweep
+from sweeps import assert_complete, missing_plugins, sweep
 
 from kanbench.config import register_library_tasks
 
+if missing_plugins():
+    pytest.skip(missing_plugins(), allow_module_level=True)
 register_library_tasks()
 PRESETS = sorted(
     p.name.removesuffix(".yaml")

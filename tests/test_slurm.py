@@ -1,6 +1,7 @@
 """The cluster path against a real SLURM: a sweep through hydra/launcher=slurm.
 
-Skipped when no SLURM answers here (sinfo missing, failing or showing no usable node),
+Skipped when no SLURM answers here (sinfo missing, failing or showing no usable node, or
+the launchers extra not installed),
 unless KANBENCH_REQUIRE_SLURM=1, which turns a missing SLURM into a failure (as CI does
 after `.ci/slurm.sh start`). The sweep folder is the test's tmp_path, so it must be a
 path every node sees: true on a single-node SLURM; on a cluster, pass pytest a --basetemp
@@ -12,13 +13,15 @@ import shutil
 import subprocess
 
 import pytest
-from sweeps import assert_complete, sweep
+from sweeps import assert_complete, missing_plugins, sweep
 
 USABLE = ("idle", "mixed", "allocated", "completing")
 
 
 def slurm_problem() -> str | None:
     """Why no SLURM can take jobs here, or None when one can."""
+    if missing_plugins():
+        return missing_plugins()
     if shutil.which("sinfo") is None:
         return "sinfo is not on PATH"
     try:
@@ -40,8 +43,8 @@ def slurm():
     problem = slurm_problem()
     if problem is not None:
         if os.environ.get("KANBENCH_REQUIRE_SLURM") == "1":
-            pytest.fail(f"KANBENCH_REQUIRE_SLURM=1 but no SLURM is running: {problem}")
-        pytest.skip(f"no SLURM: {problem}")
+            pytest.fail(f"KANBENCH_REQUIRE_SLURM=1 but the SLURM test cannot run: {problem}")
+        pytest.skip(f"the SLURM test cannot run: {problem}")
 
 
 @pytest.mark.slurm
