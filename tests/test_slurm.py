@@ -51,7 +51,7 @@ def slurm():
 @pytest.mark.slow
 def test_a_slurm_sweep_runs_as_a_job_array_and_stores_every_job(slurm, tmp_path):
     limits = ["hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10"]
-    result = sweep(tmp_path, "slurm", "seed=0,1,2", *limits, timeout=600)
+    result = sweep(tmp_path, "slurm", "seed=0,1,2", *limits, timeout=300)
     assert_complete(result, [0, 1, 2])
     scripts = list((result.sweep_dir / ".submitit").glob("*/*_submission.sh"))
     assert len(scripts) == 1  # one sbatch script: the sweep went in as one job array
