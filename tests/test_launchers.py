@@ -1,0 +1,92 @@
+"""Launcher presets (conf/hydra/launcher/): each composes, and local sweeps store every job."""
+
+from importlib import resources
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from sweeps import assert_complete, missing_plugins, sweep
+
+from kanbench.config import register_library_tasks
+
+if missing_plugins():
+    pytest.skip(missing_plugins(), allow_module_level=True)
+register_library_tasks()
+PRESETS = sorted(
+    p.name.removesuffix(".yaml")
+    for p in resources.files("kanbench.conf").joinpath("hydra", "launcher").iterdir()
+    if p.name.endswith(".yaml")
+)
+PLUGINS = {
+    "local_parallel": "hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+    "slurm": "hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
+    "local_submitit": "hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+}
+
+
+def _launcher(preset, *overrides):
+    with initialize_config_module("kanbench.conf", version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[f"hydra/launcher={preset}", *overrides],
+            return_hydra_config=True,
+        )
+        return cfg.hydra.launcher
+
+
+def test_the_presets_are_the_documented_ones():
+    assert PRESETS == sorted(PLUGINS)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_launcher_preset_composes_and_builds_its_launcher(preset):
+    launcher = _launcher(preset)
+    assert launcher._target_.endswith(PLUGINS[preset])
+    built = instantiate(launcher)  # imports the plugin and takes every key; runs nothing
+    assert type(built).__name__ == PLUGINS[preset].rsplit(".", 1)[1]
+
+
+@pytest.mark.parametrize("preset", ["slurm", "local_submitit"])
+def test_submitit_presets_reserve_one_core_per_torch_thread(preset):
+    assert OmegaConf.to_container(_launcher(preset), resolve=True)["cpus_per_task"] == 1
+    launcher = _launcher(preset, "threads=4")
+    assert OmegaConf.to_container(launcher, resolve=True)["cpus_per_task"] == 4
+
+
+def test_slurm_preset_exposes_the_cluster_keys():
+    overrides = {
+        "partition": "gpu",
+        "timeout_min": 30,
+        "cpus_per_task": 2,
+        "gpus_per_task": 1,
+        "mem_gb": 8,
+        "array_parallelism": 10,
+        "account": "kan",
+    }
+    launcher = _launcher("slurm", *(f"hydra.launcher.{k}={v}" for k, v in overrides.items()))
+    resolved = OmegaConf.to_container(launcher, resolve=True)
+    assert {k: resolved[k] for k in overrides} == overrides
+    # submitit's pickles and logs go inside the sweep folder, so they are where out_dir is
+    assert OmegaConf.to_container(launcher)["submitit_folder"].startswith("${hydra.sweep.dir}/")
+
+
+def test_a_misspelt_launcher_key_fails_at_composition():
+    with pytest.raises(ConfigCompositionException, match="partiton"):
+        _launcher("slurm", "hydra.launcher.partiton=gpu")
+
+
+@pytest.mark.slow
+def test_a_joblib_sweep_stores_every_job(tmp_path):
+    result = sweep(tmp_path, "local_parallel", "seed=0,1,2")
+    assert_complete(result, [0, 1, 2])
+    assert "Joblib.Parallel(" in result.process.stdout + result.process.stderr
+
+
+@pytest.mark.slow
+def test_a_submitit_local_sweep_stores_every_job(tmp_path):
+    result = sweep(tmp_path, "local_submitit", "seed=0,1")
+    assert_complete(result, [0, 1])
+    results = list((result.sweep_dir / ".submitit").glob("*/*_result.pkl"))
+    assert len(results) == 2  # each job went through submitit's pickled round trip
