@@ -210,14 +210,15 @@ def test_update_grid_can_cover_a_known_input_domain():
     torch.testing.assert_close(inner[:, 0], hidden.min(dim=0).values)
 
 
+@pytest.mark.parametrize("batch", [100, 20_000])  # one chunk; several chunks
 @pytest.mark.parametrize("form", ["dense", "sparse"])
-def test_input_cache_changes_nothing_and_follows_the_grid_and_the_data(form):
+def test_input_cache_changes_nothing_and_follows_the_grid_and_the_data(form, batch):
     torch.manual_seed(6)
     cached, fresh = KAN([2, 3, 1], 5, form=form), KAN([2, 3, 1], 5, form=form)
     fresh.load_state_dict(cached.state_dict())
     for layer in fresh.layers:
         layer.input_cache = None
-    x = torch.rand(100, 2) * 2 - 1
+    x = torch.rand(batch, 2) * 2 - 1
 
     def same():
         for model in (cached, fresh):

@@ -2,9 +2,9 @@
 
 Skipped when no SLURM answers here (sinfo missing, failing or showing no usable node, or
 the launchers extra not installed), unless KANBENCH_REQUIRE_SLURM=1, which turns a
-missing SLURM into a failure (as CI does after `.ci/slurm.sh start`). The sweep folder is the test's tmp_path, so it must be a
-path every node sees: true on a single-node SLURM; on a cluster, pass pytest a --basetemp
-on shared storage.
+missing SLURM into a failure (as CI does after `.ci/slurm.sh start`). The sweep folder is
+the test's tmp_path, so it must be a path every node sees: true on a single-node SLURM; on
+a cluster, pass pytest a --basetemp on shared storage.
 """
 
 import os

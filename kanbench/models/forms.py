@@ -20,7 +20,6 @@ the multiply-adds; dense otherwise.
 from __future__ import annotations
 
 import functools
-from functools import partial
 
 import torch
 from torch import Tensor
@@ -94,6 +93,17 @@ class InputCache:
         self._entry = None
 
 
+def _cached_locals(cache, x, knots, form, chunks, locals_of, ctx) -> list | None:
+    """Per-chunk local bases of an input that needs no gradient, from the cache (or None).
+
+    They depend only on the input and the knots, so full-batch training computes them for
+    the first layer once per grid, however many chunks the batch takes.
+    """
+    if cache is None or ctx.needs_input_grad[0]:
+        return None
+    return cache.get(x, knots, form, lambda: [locals_of(x[rows], knots, False) for rows in chunks])
+
+
 def _dense_locals(x: Tensor, knots: bspline.Knots, derivative: bool):
     """(local bases, their padded start indices) of x for the dense form."""
     local = bspline.local_bases(x, knots, derivative=derivative)
@@ -111,9 +121,10 @@ class _Dense(torch.autograd.Function):
         y = functional.linear(functional.silu(x), scale_base)  # (batch, out)
         chunks = _chunks(x.shape[0], (n_bases + 2 * k) * n_in * x.element_size())
         keep = len(chunks) == 1
-        for rows in chunks:
-            if keep and cache is not None and not ctx.needs_input_grad[0]:
-                local, start = cache.get(x, knots, "dense", partial(_dense_locals, x, knots, False))
+        ctx.cached = _cached_locals(cache, x, knots, "dense", chunks, _dense_locals, ctx)
+        for i, rows in enumerate(chunks):
+            if ctx.cached is not None:
+                local, start = ctx.cached[i]
             else:
                 local, start = _dense_locals(x[rows], knots, keep and ctx.needs_input_grad[0])
             bases = bspline.scatter_dense(local.values, start, n_bases, scratch_slot=0)
@@ -134,8 +145,11 @@ class _Dense(torch.autograd.Function):
         grad_x = torch.empty_like(x) if need_x else None
         grad_weight = torch.zeros_like(weight).flatten(1) if need_weight else None
         grad_base = grad_y.t() @ functional.silu(x) if need_base else None  # (out, in)
-        for rows in _chunks(x.shape[0], (n_bases + 2 * k) * n_in * x.element_size()):
-            if values is None:
+        chunks = _chunks(x.shape[0], (n_bases + 2 * k) * n_in * x.element_size())
+        for i, rows in enumerate(chunks):
+            if ctx.cached is not None:
+                local, start = ctx.cached[i]
+            elif values is None:
                 local, start = _dense_locals(x[rows], knots, need_x)
             else:
                 local = bspline.LocalBases(values, derivative, None)
@@ -206,10 +220,10 @@ class _Sparse(torch.autograd.Function):
         y = functional.linear(functional.silu(x), scale_base)  # (batch, out)
         chunks = _chunks(x.shape[0], x.shape[1] * (k + 1) * (n_out + 4) * x.element_size())
         keep = len(chunks) == 1
-        for rows in chunks:
-            if keep and cache is not None and not ctx.needs_input_grad[0]:
-                fixed = partial(_sparse_locals, x, knots, False)
-                weights, slopes, index = cache.get(x, knots, "sparse", fixed)
+        ctx.cached = _cached_locals(cache, x, knots, "sparse", chunks, _sparse_locals, ctx)
+        for i, rows in enumerate(chunks):
+            if ctx.cached is not None:
+                weights, slopes, index = ctx.cached[i]
             else:
                 weights, slopes, index = _sparse_locals(
                     x[rows], knots, keep and ctx.needs_input_grad[0]
@@ -235,8 +249,11 @@ class _Sparse(torch.autograd.Function):
         grad_table = torch.zeros_like(table) if need_weight else None
         grad_base = grad_y.t() @ functional.silu(x) if need_base else None  # (out, in)
         kept = weights is not None
-        for rows in _chunks(x.shape[0], n_in * (k + 1) * (n_out + 4) * x.element_size()):
-            if not kept:
+        chunks = _chunks(x.shape[0], n_in * (k + 1) * (n_out + 4) * x.element_size())
+        for i, rows in enumerate(chunks):
+            if ctx.cached is not None and not kept:  # an input without gradient: no slopes
+                weights, slopes, index = ctx.cached[i]
+            elif not kept:
                 weights, slopes, index = _sparse_locals(x[rows], knots, need_x)
                 selected = table.index_select(0, index.flatten()).view(*index.shape, n_out)
             g = grad_y[rows]
