@@ -36,6 +36,9 @@ The job of this module, in order:
    spline order k; alpha = 4/d for an MLP, d the task's intrinsic dimension), each
    family's best test RMSE, and the smallest N at which a family reaches each RMSE
    threshold.
+5. Bench records (``<folder>/**/bench/<bench_id>.json``, written by kanbench-bench): one
+   row per case and family with every ratio to the case's MLP (`load_bench`), and the
+   study's goals measured (`bench_goals`).
 """
 
 from __future__ import annotations
@@ -1247,6 +1250,123 @@ def write_tables(analysis: Analysis, out_dir: str | os.PathLike) -> dict[str, Pa
     return paths
 
 
+# --------------------------------------------------------------------------- bench records
+
+BENCH_TIMES = ("fwd_ms", "fwd_bwd_ms", "adam_ms", "lbfgs_ms")
+BENCH_VALUES = (*BENCH_TIMES, "peak_mb", "samples_per_s")
+_BENCH_CASE = ("ladder", "shape", "grid_size", "spline_order", "batch", "dtype", "device")
+BENCH_GOALS = {
+    "fwd_bwd_ratio_hidden64": 1.5,
+    "grid1000_over_grid5": 1.5,
+    "memory_ratio_batch65536": 2.0,
+}
+
+
+def find_bench_files(folders: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    """Every bench record ``bench/*.json`` under each folder (searched recursively), sorted."""
+    found: list[Path] = []
+    for folder in _as_folders(folders):
+        if not folder.is_dir():
+            raise ValueError(f"folder {str(folder)!r} does not exist or is not a folder")
+        found += sorted(p for p in folder.rglob("*.json") if p.parent.name == "bench")
+    return found
+
+
+def load_bench(folders: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """One row per (bench case, family) of the bench records under the folders.
+
+    Columns: the case (ladder, shape, grid_size, spline_order, batch, dtype, device,
+    threads, rounds, min_time, bench_id), the family's row (family, status, note, form,
+    n_params, flops_dense / flops_sparse / flops_pykan, each metric of BENCH_VALUES and
+    its *_spread), provenance (git_commit, torch_version, device_name), width (the
+    KAN's largest hidden width) and, for every value of BENCH_VALUES, <value>_ratio: the
+    family's value over that of the case's MLP. Unreadable files are skipped with a
+    warning; a file of an unknown schema raises ValueError, as does finding no record.
+    """
+    rows = []
+    for path in find_bench_files(folders):
+        try:
+            run = json.loads(path.read_text())
+            case, families = run["case"], run["rows"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("skipped unreadable bench file %s (%s)", path, error)
+            continue
+        if run.get("schema") not in SUPPORTED_SCHEMAS:
+            raise ValueError(
+                f"bench file {str(path)!r} has schema version {run.get('schema')!r}; this "
+                f"kanbench reads versions {list(SUPPORTED_SCHEMAS)}"
+            )
+        provenance = run.get("provenance") or {}
+        widths = [int(w) for w in str(case["shape"]).split(",")]
+        for family in families:
+            rows.append(
+                {
+                    **{k: v for k, v in case.items() if k not in ("widths", "families")},
+                    "width": max(widths[1:-1], default=0),
+                    "bench_id": run.get("bench_id"),
+                    **family,
+                    **{k: provenance.get(k) for k in ("git_commit", "torch_version")},
+                    "device_name": provenance.get("device_name"),
+                    "file": str(path),
+                }
+            )
+    if not rows:
+        raise ValueError("no bench records (bench/*.json) under the folders given")
+    frame = pd.DataFrame.from_records(rows).drop_duplicates(["bench_id", "family"])
+    for column in BENCH_VALUES:
+        if column not in frame:
+            frame[column] = math.nan
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    baseline = frame[frame["family"] == "mlp"].set_index("bench_id")
+    for column in BENCH_VALUES:
+        reference = frame["bench_id"].map(baseline[column]).where(lambda v: v > 0)
+        frame[f"{column}_ratio"] = frame[column] / reference  # NaN where the MLP's is 0
+    frame["mlp_n_params"] = frame["bench_id"].map(baseline["n_params"])
+    order = {name: i for i, name in enumerate(("n", "grid", "batch", "custom"))}
+    frame["_order"] = frame["ladder"].map(order).fillna(len(order))
+    frame = frame.sort_values(["_order", "shape", "grid_size", "batch", "family"], kind="stable")
+    return frame.drop(columns="_order").reset_index(drop=True)
+
+
+def bench_goals(frame: pd.DataFrame) -> pd.DataFrame:
+    """The study's goals, measured: one row per goal with its value, target and verdict.
+
+    - fwd_bwd_ratio_hidden64: the largest forward+backward KAN / MLP over the N ladder's
+      KANs whose hidden widths reach 64 (target <= 1.5);
+    - grid1000_over_grid5: forward+backward time of the KAN (automatic form) at G = 1000
+      over G = 5 in the G ladder (target <= 1.5);
+    - memory_ratio_batch65536: peak memory KAN / MLP at batch 65536 (target <= 2);
+    - pykan_over_kanbench: pykan's forward+backward time over kanbench's KAN, the
+      smallest and largest over the cases that have both (no target).
+    A goal whose cases were not measured has value NaN and verdict 'not measured'.
+    """
+    kan = frame[(frame["family"] == "kan") & (frame["status"] == "ok")]
+    goals = []
+    hidden = kan[(kan["ladder"] == "n") & (kan["width"] >= 64)]
+    goals.append(("fwd_bwd_ratio_hidden64", hidden["fwd_bwd_ms_ratio"].max()))
+    grid = kan[kan["ladder"] == "grid"].groupby("grid_size")["fwd_bwd_ms"].median()
+    goals.append(("grid1000_over_grid5", grid.get(1000, math.nan) / grid.get(5, math.nan)))
+    big = kan[kan["batch"] == 65536]
+    goals.append(("memory_ratio_batch65536", big["peak_mb_ratio"].max()))
+    rows = []
+    for name, value in goals:
+        target = BENCH_GOALS[name]
+        verdict = (
+            "not measured" if not np.isfinite(value) else ("met" if value <= target else "not met")
+        )
+        rows.append({"goal": name, "value": value, "target": f"<= {target}", "verdict": verdict})
+    pykan = frame[(frame["family"] == "pykan") & (frame["status"] == "ok")]
+    both = pykan.merge(kan, on="bench_id", suffixes=("", "_kan"))
+    ratio = both["fwd_bwd_ms"] / both["fwd_bwd_ms_kan"]
+    for name, value in (
+        ("pykan_over_kanbench_min", ratio.min()),
+        ("pykan_over_kanbench_max", ratio.max()),
+    ):
+        verdict = "not measured" if not np.isfinite(value) else "measured"
+        rows.append({"goal": name, "value": value, "target": "", "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
 __all__ = [
     "CONVENTIONS",
     "NOT_REACHED",
@@ -1261,8 +1381,13 @@ __all__ = [
     "Settings",
     "Study",
     "Window",
+    "BENCH_GOALS",
+    "BENCH_TIMES",
+    "BENCH_VALUES",
     "analyse",
+    "bench_goals",
     "build_series",
+    "find_bench_files",
     "find_run_files",
     "fit_plateau",
     "fit_power_law",
@@ -1272,6 +1397,7 @@ __all__ = [
     "format_interval",
     "frontier",
     "frontier_indices",
+    "load_bench",
     "load_records",
     "load_study",
     "log_bins",

@@ -200,12 +200,15 @@ def load_preset(name: str, ladders: Sequence[str] | None = None, **overrides) ->
             "memory": part.get("memory", True),
             **common,
         }
-        if ladder == "n":
-            points = [(parse_widths(s), part["grid"], part["batch"]) for s in part["shapes"]]
-        elif ladder == "grid":
-            points = [(parse_widths(part["shape"]), g, part["batch"]) for g in part["grids"]]
-        else:
-            points = [(parse_widths(part["shape"]), part["grid"], b) for b in part["batches"]]
+        try:
+            if ladder == "n":
+                points = [(parse_widths(s), part["grid"], part["batch"]) for s in part["shapes"]]
+            elif ladder == "grid":
+                points = [(parse_widths(part["shape"]), g, part["batch"]) for g in part["grids"]]
+            else:
+                points = [(parse_widths(part["shape"]), part["grid"], b) for b in part["batches"]]
+        except KeyError as error:
+            raise ValueError(f"preset {path.name}: ladder {ladder} lacks the key {error}") from None
         cases += [check_case(Case(ladder, w, g, batch=b, **settings)) for w, g, b in points]
     if not cases:
         raise ValueError(f"preset {path.name} has none of the ladders {list(wanted)}")
@@ -580,6 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--grid", type=int, default=5, help="G of --shape cases (5)")
     parser.add_argument("--order", type=int, default=3, help="k of --shape cases (3)")
     parser.add_argument("--families", nargs="+", help=f"families of --shape cases {FAMILIES}")
+    parser.add_argument("--metrics", nargs="+", help=f"metrics of --shape cases {METRICS}")
     parser.add_argument("--dtype", default=None, help=f"{list(DTYPES)} (preset's, or float32)")
     parser.add_argument("--device", default=None, help=f"{list(DEVICES)} (preset's, or cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (preset's, 1)")
@@ -607,6 +611,8 @@ def cases_from_args(args: argparse.Namespace) -> list[Case]:
     settings = {k: v for k, v in overrides.items() if v is not None}
     if args.families:
         settings["families"] = tuple(args.families)
+    if args.metrics:
+        settings["metrics"] = tuple(args.metrics)
     return [check_case(replace(base, widths=parse_widths(s), **settings)) for s in args.shape]
 
 
