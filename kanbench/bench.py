@@ -4,7 +4,9 @@ A study is a list of cases, each one (shape, G, k, batch, dtype, device) and the
 measured on it: "kan" (kanbench's KAN, each layer in the form choose_form picks),
 "kan_dense" / "kan_sparse" (every layer forced to one form), "mlp" (the MLP whose
 trainable count is nearest the KAN's, as many linear layers as the KAN has layers, at
-least 2) and "pykan" (pykan 0.2.8's KAN, when the `reference` extra is installed). The
+least 2), "pykan" (pykan 0.2.8's KAN as it comes, with its symbolic branch and saved
+activations) and "pykan_speed" (the same after pykan's model.speed(), which turns both
+off); the pykan families need the `reference` extra and are skipped without it. The
 cases come in ladders, from a preset in conf/bench/ (quick, full) or the command line:
 N (shapes at a fixed G), G (grids at a fixed shape), batch (for memory).
 
@@ -59,7 +61,7 @@ log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
-FAMILIES = ("kan", "kan_dense", "kan_sparse", "mlp", "pykan")
+FAMILIES = ("kan", "kan_dense", "kan_sparse", "mlp", "pykan", "pykan_speed")
 KAN_FORMS = {"kan": "auto", "kan_dense": "dense", "kan_sparse": "sparse"}
 METRICS = ("fwd", "fwd_bwd", "adam", "lbfgs")
 LADDERS = ("n", "grid", "batch")
@@ -239,7 +241,7 @@ def build_model(family: str, case: Case) -> nn.Module:
     dtype = DTYPES[case.dtype]
     if family == "mlp":
         return matched_mlp(case.widths, case.grid_size, case.spline_order, dtype, case.device)
-    if family == "pykan":
+    if family.startswith("pykan"):
         from kan import KAN as PyKAN
 
         model = PyKAN(
@@ -250,7 +252,7 @@ def build_model(family: str, case: Case) -> nn.Module:
             auto_save=False,
             device=case.device,
         )
-        return model.to(dtype)
+        return (model.speed() if family == "pykan_speed" else model).to(dtype)
     kan = KAN(
         case.widths,
         case.grid_size,
@@ -278,7 +280,7 @@ def describe(family: str, model: nn.Module, case: Case) -> dict:
         forms = [choose_form(g, k, a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)]
         form = ",".join(forms)
     else:
-        form = KAN_FORMS.get(family, "pykan")
+        form = KAN_FORMS.get(family, family)
     return {
         "n_params": count_trainable(model),
         "form": form,
@@ -400,7 +402,7 @@ def peak_memory_mb(work: Callable[[], object], device: str) -> float | None:
 
 
 def _skip_reason(family: str, case: Case) -> str | None:
-    if family != "pykan":
+    if not family.startswith("pykan"):
         return None
     if not pykan_available():
         return "pykan not installed (pip install -e '.[reference]')"

@@ -457,6 +457,7 @@ _BENCH_STYLE = {
     "kan_sparse": {"color": "C3", "marker": "^", "label": "KAN, sparse form"},
     "mlp": {"color": _MLP_COLOR, "marker": "D", "label": "matched MLP"},
     "pykan": {"color": "C4", "marker": "v", "label": "pykan 0.2.8"},
+    "pykan_speed": {"color": "C5", "marker": "<", "label": "pykan 0.2.8, speed()"},
 }
 # (stem, ladder, x column, x label, value, value label, ratio target or None, caption)
 BENCH_FIGURES = (

@@ -96,7 +96,8 @@ def test_report_draws_bench_records(tmp_path):
 
 def _pykan_rows(tmp_path) -> dict:
     case = bench.Case(
-        "custom", (2, 3, 1), 3, 3, 8, families=("kan", "mlp", "pykan"), metrics=("fwd_bwd",),
+        "custom", (2, 3, 1), 3, 3, 8, families=("kan", "mlp", "pykan", "pykan_speed"),
+        metrics=("fwd_bwd",),
         memory=False, min_time=0.01, rounds=2,
     )  # fmt: skip
     (run,) = bench.run_study([case], tmp_path)
@@ -106,14 +107,16 @@ def _pykan_rows(tmp_path) -> dict:
 def test_pykan_is_skipped_with_a_note_when_it_is_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "pykan_available", lambda: False)
     rows = _pykan_rows(tmp_path)
-    assert rows["pykan"]["status"] == "skipped" and "not installed" in rows["pykan"]["note"]
+    for family in ("pykan", "pykan_speed"):
+        assert rows[family]["status"] == "skipped" and "not installed" in rows[family]["note"]
     assert rows["kan"]["status"] == "ok"
 
 
 @pytest.mark.skipif(not bench.pykan_available(), reason="pykan (the reference extra) missing")
 def test_pykan_is_measured_when_installed(tmp_path):
     rows = _pykan_rows(tmp_path)
-    assert rows["pykan"]["status"] == "ok" and rows["pykan"]["fwd_bwd_ms"] > 0
+    for family in ("pykan", "pykan_speed"):
+        assert rows[family]["status"] == "ok" and rows[family]["fwd_bwd_ms"] > 0
 
 
 def test_cpu_peak_memory_sees_a_large_allocation():
