@@ -1280,8 +1280,10 @@ def load_bench(folders: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.D
     n_params, flops_dense / flops_sparse / flops_pykan, each metric of BENCH_VALUES and
     its *_spread), provenance (git_commit, torch_version, device_name), width (the
     KAN's largest hidden width) and, for every value of BENCH_VALUES, <value>_ratio: the
-    family's value over that of the case's MLP. Unreadable files are skipped with a
-    warning; a file of an unknown schema raises ValueError, as does finding no record.
+    family's value over that of the case's MLP; fwd_bwd_over_kan: the family's
+    forward+backward time over that of the case's KAN (automatic form). Rows come in
+    ladder order, then by N, G and batch. Unreadable files are skipped with a warning; a
+    file of an unknown schema raises ValueError, as does finding no record.
     """
     rows = []
     for path in find_bench_files(folders):
@@ -1322,10 +1324,15 @@ def load_bench(folders: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.D
         reference = frame["bench_id"].map(baseline[column]).where(lambda v: v > 0)
         frame[f"{column}_ratio"] = frame[column] / reference  # NaN where the MLP's is 0
     frame["mlp_n_params"] = frame["bench_id"].map(baseline["n_params"])
+    kan = frame[frame["family"] == "kan"].set_index("bench_id")["fwd_bwd_ms"]
+    frame["fwd_bwd_over_kan"] = frame["fwd_bwd_ms"] / frame["bench_id"].map(kan)
     order = {name: i for i, name in enumerate(("n", "grid", "batch", "custom"))}
     frame["_order"] = frame["ladder"].map(order).fillna(len(order))
-    frame = frame.sort_values(["_order", "shape", "grid_size", "batch", "family"], kind="stable")
-    return frame.drop(columns="_order").reset_index(drop=True)
+    families = ("kan", "kan_dense", "kan_sparse", "mlp", "pykan", "pykan_speed")
+    frame["_family"] = frame["family"].map({f: i for i, f in enumerate(families)})
+    keys = ["_order", "mlp_n_params", "grid_size", "batch", "bench_id", "_family"]
+    frame = frame.sort_values(keys, kind="stable")
+    return frame.drop(columns=["_order", "_family"]).reset_index(drop=True)
 
 
 def bench_goals(frame: pd.DataFrame) -> pd.DataFrame:

@@ -294,6 +294,7 @@ def _bench_markdown(rows) -> str:
         ("fwd_bwd_spread", "spread"),
         ("fwd_bwd_ms_ratio", "fwd+bwd / MLP"),
         ("adam_ms_ratio", "Adam / MLP"),
+        ("fwd_bwd_over_kan", "fwd+bwd / KAN"),
         ("samples_per_s", "samples/s"),
         ("peak_mb", "peak MiB"),
         ("peak_mb_ratio", "memory / MLP"),
