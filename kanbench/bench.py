@@ -1,71 +1,121 @@
-"""Speed and memory of a KAN against the MLP matched to its parameter count (kanbench-bench).
+"""Speed, memory and FLOPs of KAN families against parameter-matched MLPs (kanbench-bench).
 
-For each KAN shape, grid size and batch: the median time of one forward + backward pass
-(torch.utils.benchmark, repeated until min_time has passed), the peak memory that pass
-adds (kanbench.memory), and the same for the MLP whose trainable-parameter count is
-nearest the KAN's, with as many linear layers as the KAN has layers (at least 2). Both
-run in one process, one after the other, so that their ratio is measured under the same
-conditions.
+A study is a list of cases, each one (shape, G, k, batch, dtype, device) and the families
+measured on it: "kan" (kanbench's KAN, each layer in the form choose_form picks),
+"kan_dense" / "kan_sparse" (every layer forced to one form), "mlp" (the MLP whose
+trainable count is nearest the KAN's, as many linear layers as the KAN has layers, at
+least 2), "pykan" (pykan 0.2.8's KAN as it comes, with its symbolic branch and saved
+activations) and "pykan_speed" (the same after pykan's model.speed(), which turns both
+off); the pykan families need the `reference` extra and are skipped without it. The
+cases come in ladders, from a preset in conf/bench/ (quick, full) or the command line:
+N (shapes at a fixed G), G (grids at a fixed shape), batch (for memory).
+
+Per case and family, in one process and side by side:
+
+- time of a forward pass (autograd on), of a forward + backward pass, of an Adam step
+  (zero_grad, forward, MSE loss, backward, step) and of one LBFGS iteration (max_iter 1,
+  strong-Wolfe line search, as the trainer's LBFGS): every family's call is timed in turn
+  in each of `rounds` rounds (order reversed every other round), a round's block repeats a
+  call until it has run min_time / (rounds x families) seconds; the median per call over
+  rounds is reported with its spread, (q75 - q25) / median. CPU: wall clock; CUDA:
+  events around the block, then a synchronise.
+- throughput: batch / forward+backward time, in samples per second;
+- peak memory that one forward + backward adds: CPU the resident-set probe of
+  kanbench.memory (run after every timing, as it pins the allocator's settings); CUDA
+  torch.cuda.max_memory_allocated after reset_peak_memory_stats, less what was allocated
+  before;
+- FLOPs per sample in the three conventions of kanbench.flops, and the trainable count.
+
+Each case is stored as <out>/bench/<bench_id>.json (kanbench.store: atomic, with schema
+and provenance); a rerun skips the cases already stored. kanbench.analysis.load_bench
+reads them back and kanbench-report draws them.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import hashlib
+import importlib.util
+import json
 import logging
 import math
+import statistics
 import sys
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
 
 import torch
+import yaml
 from torch import nn
-from torch.utils import benchmark
 
-from kanbench import memory
+from kanbench import memory, store
+from kanbench.flops import FLOP_CONVENTIONS, kan_flops, mlp_flops
 from kanbench.models import KAN, MLP, bspline, count_trainable, kan_size, match_mlp_width
+from kanbench.models.forms import choose_form
 
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-# the shapes and batches of the model-core acceptance figures
-DEFAULT_CASES = (("16,64,1", 1024), ("64,64,64,1", 1024), ("256,256", 512))
+DEVICES = ("cpu", "cuda")
+FAMILIES = ("kan", "kan_dense", "kan_sparse", "mlp", "pykan", "pykan_speed")
+KAN_FORMS = {"kan": "auto", "kan_dense": "dense", "kan_sparse": "sparse"}
+METRICS = ("fwd", "fwd_bwd", "adam", "lbfgs")
+LADDERS = ("n", "grid", "batch")
+PRESETS = ("quick", "full")
+DEFAULT_OUT = "runs"
+_CASE_KEYS = {"grid", "order", "batch", "families", "metrics", "memory"}
+_PRESET_KEYS = {"dtype", "device", "threads", "min_time", "rounds", "pykan_max_params", *LADDERS}
+_LADDER_KEYS = {
+    "n": {"shapes", *_CASE_KEYS},
+    "grid": {"shape", "grids", *(_CASE_KEYS - {"grid"})},
+    "batch": {"shape", "batches", *(_CASE_KEYS - {"batch"})},
+}
 
 
 @dataclass(frozen=True)
-class BenchRow:
-    """One KAN shape at one batch size against its matched MLP."""
+class Case:
+    """One point of a ladder: what is measured, on which families, how."""
 
-    widths: str
+    ladder: str
+    widths: tuple[int, ...]
     grid_size: int
     spline_order: int
     batch: int
-    dtype: str
-    threads: int
-    kan_params: int
-    mlp_depth: int
-    mlp_width: int
-    mlp_params: int
-    kan_ms: float
-    mlp_ms: float
-    kan_peak_mb: float | None
-    mlp_peak_mb: float | None
+    dtype: str = "float32"
+    device: str = "cpu"
+    threads: int = 1
+    families: tuple[str, ...] = ("kan", "mlp")
+    metrics: tuple[str, ...] = METRICS
+    memory: bool = True
+    min_time: float = 0.5
+    rounds: int = 5
+    pykan_max_params: int = 200_000
 
     @property
-    def time_ratio(self) -> float:
-        return self.kan_ms / self.mlp_ms if self.mlp_ms else math.nan
+    def shape(self) -> str:
+        return ",".join(map(str, self.widths))
 
     @property
-    def memory_ratio(self) -> float | None:
-        if self.kan_peak_mb is None or not self.mlp_peak_mb:
-            return None
-        return self.kan_peak_mb / self.mlp_peak_mb
+    def bench_id(self) -> str:
+        """A readable id that changes with anything that changes the measurement."""
+        digest = hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+        return (
+            f"{self.ladder}-{self.shape.replace(',', 'x')}-G{self.grid_size}-b{self.batch}-"
+            f"{self.dtype}-{self.device}-{digest[:8]}"
+        )
 
 
-def parse_widths(text: str) -> list[int]:
-    """'16,64,1' -> [16, 64, 1], with a clear error for anything else."""
+# --------------------------------------------------------------------------- input
+
+
+def parse_widths(text: str) -> tuple[int, ...]:
+    """'16,64,1' -> (16, 64, 1), with a clear error for anything else."""
     try:
-        widths = [int(part) for part in text.split(",")]
+        widths = tuple(int(part) for part in str(text).split(","))
     except ValueError:
         raise ValueError(
             f"shape must be comma-separated integers such as 16,64,1, got {text!r}"
@@ -75,201 +125,519 @@ def parse_widths(text: str) -> list[int]:
     return widths
 
 
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _choices(name: str, values, allowed: Sequence[str]) -> tuple[str, ...]:
+    values = (values,) if isinstance(values, str) else tuple(values)
+    bad = [v for v in values if v not in allowed]
+    if bad or not values:
+        raise ValueError(f"{name} must be among {list(allowed)}, got {list(values)}")
+    return values
+
+
+def check_case(case: Case) -> Case:
+    """The case, or ValueError naming the first bad field and what is allowed."""
+    for name in ("grid_size", "spline_order", "batch", "threads", "rounds", "pykan_max_params"):
+        _positive_int(name, getattr(case, name))
+    _choices("ladder", case.ladder, (*LADDERS, "custom"))
+    _choices("families", case.families, FAMILIES)
+    _choices("metrics", case.metrics, METRICS)
+    _choices("dtype", case.dtype, tuple(DTYPES))
+    _choices("device", case.device, DEVICES)
+    if "mlp" not in case.families:
+        raise ValueError(f"families must include mlp (the ratios' baseline), got {case.families}")
+    if not (isinstance(case.min_time, int | float) and case.min_time > 0):
+        raise ValueError(f"min_time must be a positive number of seconds, got {case.min_time!r}")
+    if not isinstance(case.memory, bool):
+        raise ValueError(f"memory must be true or false, got {case.memory!r}")
+    parse_widths(case.shape)
+    return case
+
+
+def preset_path(name: str) -> Path:
+    """conf/bench/<name>.yaml for a preset name, else name itself as a file."""
+    if name in PRESETS:
+        return Path(str(resources.files("kanbench.conf").joinpath("bench", f"{name}.yaml")))
+    path = Path(name)
+    if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        raise ValueError(f"preset must be one of {list(PRESETS)} or a YAML file, got {name!r}")
+    return path
+
+
+def _unknown(where: str, keys, allowed) -> None:
+    extra = sorted(set(keys) - set(allowed))
+    if extra:
+        raise ValueError(f"{where}: unknown keys {extra}; allowed: {sorted(allowed)}")
+
+
+def load_preset(name: str, ladders: Sequence[str] | None = None, **overrides) -> list[Case]:
+    """The cases of a preset (conf/bench/quick.yaml, full.yaml or a file), in ladder order.
+
+    ladders: the ladders to keep (default all in the file); overrides replace the
+    preset's top-level settings (dtype, device, threads, min_time, rounds). Unknown keys
+    and bad values raise ValueError naming them.
+    """
+    path = preset_path(name)
+    spec = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(spec, dict):
+        raise ValueError(f"preset {str(path)!r} must be a mapping, got {type(spec).__name__}")
+    _unknown(f"preset {path.name}", spec, _PRESET_KEYS)
+    common = {k: spec[k] for k in _PRESET_KEYS - set(LADDERS) if k in spec}
+    common.update({k: v for k, v in overrides.items() if v is not None})
+    wanted = _choices("ladders", ladders, LADDERS) if ladders else LADDERS
+    cases: list[Case] = []
+    for ladder in wanted:
+        part = spec.get(ladder)
+        if part is None:
+            continue
+        _unknown(f"preset {path.name}, ladder {ladder}", part, _LADDER_KEYS[ladder])
+        settings = {
+            "spline_order": part.get("order", 3),
+            "families": tuple(part.get("families", ("kan", "mlp"))),
+            "metrics": tuple(part.get("metrics", METRICS)),
+            "memory": part.get("memory", True),
+            **common,
+        }
+        try:
+            if ladder == "n":
+                points = [(parse_widths(s), part["grid"], part["batch"]) for s in part["shapes"]]
+            elif ladder == "grid":
+                points = [(parse_widths(part["shape"]), g, part["batch"]) for g in part["grids"]]
+            else:
+                points = [(parse_widths(part["shape"]), part["grid"], b) for b in part["batches"]]
+        except KeyError as error:
+            raise ValueError(f"preset {path.name}: ladder {ladder} lacks the key {error}") from None
+        cases += [check_case(Case(ladder, w, g, batch=b, **settings)) for w, g, b in points]
+    if not cases:
+        raise ValueError(f"preset {path.name} has none of the ladders {list(wanted)}")
+    return cases
+
+
+# --------------------------------------------------------------------------- models
+
+
+def pykan_available() -> bool:
+    """Whether pykan (the `reference` extra) can be imported."""
+    return importlib.util.find_spec("kan") is not None
+
+
 def matched_mlp(
-    widths: Sequence[int], grid_size: int, spline_order: int, dtype: torch.dtype
+    widths: Sequence[int], grid_size: int, spline_order: int, dtype: torch.dtype, device="cpu"
 ) -> MLP:
     """The MLP with max(2, len(widths) - 1) layers whose count is nearest the KAN's."""
     depth = max(2, len(widths) - 1)
     target = kan_size(widths, grid_size, spline_order)
     match = match_mlp_width(target, widths[0], depth, widths[-1])
-    return MLP(widths[0], depth, match.width, widths[-1], dtype=dtype)
+    return MLP(widths[0], depth, match.width, widths[-1], dtype=dtype, device=device)
 
 
-def _forward_backward(model: nn.Module, x: torch.Tensor) -> None:
-    model.zero_grad(set_to_none=True)
-    model(x).sum().backward()
+def build_model(family: str, case: Case) -> nn.Module:
+    """The family's model for the case, seeded, on the case's device and dtype."""
+    torch.manual_seed(0)
+    dtype = DTYPES[case.dtype]
+    if family == "mlp":
+        return matched_mlp(case.widths, case.grid_size, case.spline_order, dtype, case.device)
+    if family.startswith("pykan"):
+        from kan import KAN as PyKAN
 
-
-def time_forward_backward(model: nn.Module, x: torch.Tensor, min_time: float) -> float:
-    """Median seconds of one forward + backward pass."""
-    timer = benchmark.Timer(
-        "step(model, x)",
-        globals={"step": _forward_backward, "model": model, "x": x},
-        num_threads=torch.get_num_threads(),
+        model = PyKAN(
+            width=list(case.widths),
+            grid=case.grid_size,
+            k=case.spline_order,
+            seed=0,
+            auto_save=False,
+            device=case.device,
+        )
+        return (model.speed() if family == "pykan_speed" else model).to(dtype)
+    kan = KAN(
+        case.widths,
+        case.grid_size,
+        case.spline_order,
+        form=KAN_FORMS[family],
+        dtype=dtype,
+        device=case.device,
     )
-    return timer.blocked_autorange(min_run_time=min_time).median
+    for layer in kan.layers:  # evaluate every pass in full, as with a new minibatch per step
+        layer.input_cache = None
+    return kan
 
 
-def peak_forward_backward(model: nn.Module, x: torch.Tensor) -> float | None:
-    """Peak MB that one forward + backward pass adds, or None where it cannot be probed.
+def describe(family: str, model: nn.Module, case: Case) -> dict:
+    """Size, form and FLOPs per sample of a family's model (kanbench.flops)."""
+    if family == "mlp":
+        flops = mlp_flops(model.d_in, model.depth, model.width, model.d_out)
+        return {
+            "n_params": count_trainable(model),
+            "form": f"{model.depth}x{model.width}",
+            **{f"flops_{c}": flops for c in FLOP_CONVENTIONS},
+        }
+    widths, g, k = case.widths, case.grid_size, case.spline_order
+    if family == "kan":
+        forms = [choose_form(g, k, a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)]
+        form = ",".join(forms)
+    else:
+        form = KAN_FORMS.get(family, family)
+    return {
+        "n_params": count_trainable(model),
+        "form": form,
+        **{f"flops_{c}": kan_flops(widths, g, k, c) for c in FLOP_CONVENTIONS},
+    }
 
-    The KAN's reusable scratch buffers are freed first, so that the peak counts them.
+
+# --------------------------------------------------------------------------- timing
+
+
+def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.mean((model(x) - y) ** 2)
+
+
+def workloads(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Callable]:
+    """The callables timed for each metric (see the module docstring)."""
+    adam = torch.optim.Adam(model.parameters(), lr=1e-4)
+    lbfgs = torch.optim.LBFGS(
+        model.parameters(), lr=1e-3, max_iter=1, history_size=10, line_search_fn="strong_wolfe"
+    )
+
+    def fwd_bwd() -> None:
+        model.zero_grad(set_to_none=True)
+        _loss(model, x, y).backward()
+
+    def adam_step() -> None:
+        adam.zero_grad(set_to_none=True)
+        _loss(model, x, y).backward()
+        adam.step()
+
+    def closure() -> torch.Tensor:
+        lbfgs.zero_grad(set_to_none=True)
+        loss = _loss(model, x, y)
+        loss.backward()
+        return loss
+
+    return {
+        "fwd": lambda: model(x),
+        "fwd_bwd": fwd_bwd,
+        "adam": adam_step,
+        "lbfgs": lambda: lbfgs.step(closure),
+    }
+
+
+def _clock(device: str) -> Callable[[Callable, int], float]:
+    """Seconds that `repeats` calls take: wall clock on CPU, CUDA events on a GPU."""
+    if device == "cuda":
+
+        def cuda_clock(work: Callable, repeats: int) -> float:
+            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            torch.cuda.synchronize()
+            start.record()
+            for _ in range(repeats):
+                work()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end) / 1e3
+
+        return cuda_clock
+
+    def cpu_clock(work: Callable, repeats: int) -> float:
+        begin = time.perf_counter()
+        for _ in range(repeats):
+            work()
+        return time.perf_counter() - begin
+
+    return cpu_clock
+
+
+def time_side_by_side(
+    works: dict[str, Callable], device: str, min_time: float, rounds: int
+) -> dict[str, tuple[float, float]]:
+    """(median seconds per call, spread) of each callable, timed in turn in every round.
+
+    spread = (q75 - q25) / median over the rounds: the noise of the measurement.
     """
+    clock = _clock(device)
+    repeats = {}
+    for name, work in works.items():
+        work()  # warm-up (allocations, lazy initialisation)
+        once = clock(work, 1)
+        repeats[name] = max(1, math.ceil(min_time / (rounds * len(works)) / max(once, 1e-9)))
+    samples: dict[str, list[float]] = {name: [] for name in works}
+    names = list(works)
+    for round_ in range(rounds):
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            samples[name].append(clock(works[name], repeats[name]) / repeats[name])
+    result = {}
+    for name, values in samples.items():
+        median = statistics.median(values)
+        q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (median,) * 3
+        result[name] = (median, (q3 - q1) / median if median else math.nan)
+    return result
 
-    def work() -> None:
+
+# --------------------------------------------------------------------------- memory
+
+
+def peak_memory_mb(work: Callable[[], object], device: str) -> float | None:
+    """Peak MiB that one call of work adds (module docstring), or None where unknown."""
+    if device == "cuda":
+        work()
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        work()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+
+    def fresh() -> None:  # the KAN's reusable scratch buffers count in its peak
         bspline.release_scratch()
-        _forward_backward(model, x)
+        work()
 
-    peak = memory.peak_bytes(work)
+    peak = memory.peak_bytes(fresh)
     return None if peak is None else peak / 2**20
 
 
-def bench_case(
-    widths: Sequence[int],
-    batch: int,
-    grid_size: int = 5,
-    spline_order: int = 3,
-    dtype: str = "float32",
-    min_time: float = 1.0,
-    probe_memory: bool = True,
-    seed: int = 0,
-) -> BenchRow:
-    """Time, or probe the memory of, a KAN and its matched MLP on one batch of inputs."""
-    torch_dtype = DTYPES[dtype]
-    torch.manual_seed(seed)
-    kan = KAN(widths, grid_size, spline_order, dtype=torch_dtype)
-    for layer in kan.layers:  # time every pass in full, as with a new minibatch each step
-        layer.input_cache = None
-    mlp = matched_mlp(widths, grid_size, spline_order, torch_dtype)
-    x = torch.rand(batch, widths[0], dtype=torch_dtype) * 2 - 1
-    if probe_memory:  # the probe pins glibc's allocator settings: no timing after it
-        kan_s = mlp_s = math.nan
-        peaks = [peak_forward_backward(m, x) for m in (kan, mlp)]
-    else:
-        kan_s, mlp_s = (time_forward_backward(m, x, min_time) for m in (kan, mlp))
-        peaks = [None, None]
-    return BenchRow(
-        ",".join(map(str, widths)),
-        grid_size,
-        spline_order,
-        batch,
-        dtype,
-        torch.get_num_threads(),
-        count_trainable(kan),
-        mlp.depth,
-        mlp.width,
-        count_trainable(mlp),
-        kan_s * 1e3,
-        mlp_s * 1e3,
-        *peaks,
-    )
+# --------------------------------------------------------------------------- study
 
 
-def _number(value: float, width: int, digits: int) -> str:
-    return f"{'-':>{width}}" if math.isnan(value) else f"{value:{width}.{digits}f}"
+def _skip_reason(family: str, case: Case) -> str | None:
+    if not family.startswith("pykan"):
+        return None
+    if not pykan_available():
+        return "pykan not installed (pip install -e '.[reference]')"
+    n = kan_size(case.widths, case.grid_size, case.spline_order)
+    if n > case.pykan_max_params:
+        return f"N = {n} > pykan_max_params = {case.pykan_max_params}"
+    return None
 
 
-def format_table(rows: Sequence[BenchRow]) -> str:
-    """A fixed-width table of the rows with the KAN / MLP ratios."""
+def _inputs(case: Case) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    dtype = DTYPES[case.dtype]
+    x = torch.rand(case.batch, case.widths[0], generator=generator, dtype=dtype) * 2 - 1
+    y = torch.zeros(case.batch, case.widths[-1], dtype=dtype)
+    return x.to(case.device), y.to(case.device)
+
+
+def time_case(case: Case) -> dict[str, dict]:
+    """Sizes, FLOPs and times of every family of the case: family -> row."""
+    torch.set_num_threads(case.threads)
+    x, y = _inputs(case)
+    rows: dict[str, dict] = {}
+    works: dict[str, dict[str, Callable]] = {}
+    for family in case.families:
+        reason = _skip_reason(family, case)
+        if reason:
+            log.info("%s: %s skipped: %s", case.bench_id, family, reason)
+            rows[family] = {"family": family, "status": "skipped", "note": reason}
+            continue
+        model = build_model(family, case)
+        rows[family] = {
+            "family": family,
+            "status": "ok",
+            "note": "",
+            **describe(family, model, case),
+        }
+        works[family] = workloads(model, x, y)
+    for metric in case.metrics:
+        timed = time_side_by_side(
+            {f: w[metric] for f, w in works.items()}, case.device, case.min_time, case.rounds
+        )
+        for family, (seconds, spread) in timed.items():
+            rows[family][f"{metric}_ms"] = seconds * 1e3
+            rows[family][f"{metric}_spread"] = spread
+    for family in works:
+        if "fwd_bwd_ms" in rows[family]:
+            rows[family]["samples_per_s"] = case.batch / (rows[family]["fwd_bwd_ms"] / 1e3)
+    return rows
+
+
+def probe_case(case: Case, rows: dict[str, dict]) -> None:
+    """Add each measured family's peak memory of one forward + backward to its row."""
+    torch.set_num_threads(case.threads)
+    x, y = _inputs(case)
+    for family, row in rows.items():
+        if row["status"] == "ok":
+            work = workloads(build_model(family, case), x, y)["fwd_bwd"]
+            row["peak_mb"] = peak_memory_mb(work, case.device)
+
+
+def record(case: Case, rows: dict[str, dict], started: str) -> dict:
+    """The stored form of a measured case (kanbench.store's layout)."""
+    device_name = torch.cuda.get_device_name() if case.device == "cuda" else None
+    return {
+        "schema": store.SCHEMA_VERSION,
+        "kind": "bench",
+        "bench_id": case.bench_id,
+        "status": "complete",
+        "case": {**asdict(case), "shape": case.shape},
+        "provenance": {**store.provenance(), "device_name": device_name},
+        "started": started,
+        "finished": _now(),
+        "rows": list(rows.values()),
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_study(cases: Sequence[Case], out_dir: str | Path, resume: bool = True) -> list[dict]:
+    """Measure every case not already stored under out_dir; returns every case's record.
+
+    Cases on device cuda are skipped, with a warning, where torch sees no CUDA device.
+
+    All timings run before any memory probe (the probe pins glibc's allocator settings,
+    which changes later timings); each case's record is written once it is complete.
+    """
+    if not torch.cuda.is_available() and any(c.device == "cuda" for c in cases):
+        log.warning("device cuda: skipped, torch sees no CUDA device")
+        cases = [c for c in cases if c.device != "cuda"]
+    records: dict[str, dict] = {}
+    pending = []
+    for case in cases:
+        path = store.bench_path(out_dir, case.bench_id)
+        stored = store.read_run(path) if resume else None
+        if store.is_finished(stored) and stored.get("kind") == "bench":
+            records[case.bench_id] = stored
+        else:
+            pending.append(case)
+    if not pending:
+        return [records[c.bench_id] for c in cases]
+    started = _now()
+    timed = []
+    for index, case in enumerate(pending, 1):
+        log.info("timing %d/%d: %s", index, len(pending), case.bench_id)
+        timed.append(time_case(case))
+    for case, rows in zip(pending, timed, strict=True):
+        if case.memory:
+            probe_case(case, rows)
+        records[case.bench_id] = record(case, rows, started)
+        store.write_run(store.bench_path(out_dir, case.bench_id), records[case.bench_id])
+    return [records[c.bench_id] for c in cases]
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _cell(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}g}"
+
+
+def format_table(records: Sequence[dict]) -> str:
+    """One line per measured family of every case, with its ratio to the case's MLP."""
     header = (
-        f"{'shape':>12} {'G':>4} {'batch':>6} {'N_kan':>8} {'mlp':>10} {'N_mlp':>8} "
-        f"{'kan ms':>8} {'mlp ms':>8} {'t ratio':>7} {'kan MB':>7} {'mlp MB':>7} "
-        f"{'m ratio':>7}"
+        f"{'ladder':>6} {'shape':>14} {'G':>5} {'batch':>6} {'family':>10} {'form':>14} "
+        f"{'N':>9} {'fwd ms':>8} {'f+b ms':>8} {'adam ms':>8} {'lbfgs ms':>8} "
+        f"{'spread':>6} {'f+b/MLP':>7} {'peak MB':>8} {'mem/MLP':>7}"
     )
     lines = [header]
-    for row in rows:
-        mem = [
-            f"{v:7.1f}" if v is not None else f"{'-':>7}"
-            for v in (row.kan_peak_mb, row.mlp_peak_mb)
-        ]
-        ratio = f"{row.memory_ratio:7.2f}" if row.memory_ratio is not None else f"{'-':>7}"
-        lines.append(
-            f"{row.widths:>12} {row.grid_size:>4} {row.batch:>6} {row.kan_params:>8} "
-            f"{f'{row.mlp_depth}x{row.mlp_width}':>10} {row.mlp_params:>8} "
-            f"{_number(row.kan_ms, 8, 3)} {_number(row.mlp_ms, 8, 3)} "
-            f"{_number(row.time_ratio, 7, 2)} {mem[0]} {mem[1]} {ratio}"
-        )
+    for rec in records:
+        case = rec["case"]
+        base = next(r for r in rec["rows"] if r["family"] == "mlp")
+        for row in rec["rows"]:
+            if row["status"] != "ok":
+                lines.append(
+                    f"{case['ladder']:>6} {case['shape']:>14} {case['grid_size']:>5} "
+                    f"{case['batch']:>6} {row['family']:>10}  skipped: {row['note']}"
+                )
+                continue
+            ratio = _ratio(row, base, "fwd_bwd_ms")
+            mem_ratio = _ratio(row, base, "peak_mb")
+            lines.append(
+                f"{case['ladder']:>6} {case['shape']:>14} {case['grid_size']:>5} "
+                f"{case['batch']:>6} {row['family']:>10} {row['form'][:14]:>14} "
+                f"{row['n_params']:>9} {_cell(row.get('fwd_ms')):>8} "
+                f"{_cell(row.get('fwd_bwd_ms')):>8} {_cell(row.get('adam_ms')):>8} "
+                f"{_cell(row.get('lbfgs_ms')):>8} {_cell(row.get('fwd_bwd_spread'), 2):>6} "
+                f"{_cell(ratio):>7} {_cell(row.get('peak_mb')):>8} {_cell(mem_ratio):>7}"
+            )
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _ratio(row: dict, base: dict, key: str) -> float | None:
+    value, reference = row.get(key), base.get(key)
+    if value is None or not reference:
+        return None
+    return value / reference
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kanbench-bench",
-        description="Forward+backward time and peak memory of KANs against parameter-matched "
-        "MLPs (median of repeated runs, one process).",
+        description="Time, memory and FLOPs of KAN families against parameter-matched MLPs; "
+        "every case is stored under OUT/bench/ for kanbench-report.",
     )
     parser.add_argument(
-        "--shape",
-        action="append",
-        help="KAN widths such as 16,64,1 (repeatable; default: the model-core acceptance shapes)",
+        "--preset",
+        default=None,
+        help=f"{' or '.join(PRESETS)} (conf/bench/<name>.yaml) or a YAML file; "
+        "default: quick unless --shape is given",
     )
+    parser.add_argument("--ladder", nargs="+", help=f"ladders of the preset to run {LADDERS}")
     parser.add_argument(
-        "--batch",
-        type=int,
-        action="append",
-        help="batch sizes to time (repeatable; default 1024, 512 for 256,256)",
+        "--shape", action="append", help="an ad-hoc case: KAN widths such as 16,64,1 (repeatable)"
     )
-    parser.add_argument(
-        "--memory-batch",
-        type=int,
-        default=8192,
-        help="batch at which peak memory is probed (0 to skip; default 8192)",
-    )
-    parser.add_argument("--grid", type=int, default=5, help="grid size G (default 5)")
-    parser.add_argument("--order", type=int, default=3, help="spline order k (default 3)")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument(
-        "--min-time",
-        type=float,
-        default=1.0,
-        help="seconds of repeated runs per timing (default 1)",
-    )
-    parser.add_argument("--csv", help="also write the rows to this CSV file")
-    args = parser.parse_args(argv)
+    parser.add_argument("--batch", type=int, default=1024, help="batch of --shape cases (1024)")
+    parser.add_argument("--grid", type=int, default=5, help="G of --shape cases (5)")
+    parser.add_argument("--order", type=int, default=3, help="k of --shape cases (3)")
+    parser.add_argument("--families", nargs="+", help=f"families of --shape cases {FAMILIES}")
+    parser.add_argument("--metrics", nargs="+", help=f"metrics of --shape cases {METRICS}")
+    parser.add_argument("--dtype", default=None, help=f"{list(DTYPES)} (preset's, or float32)")
+    parser.add_argument("--device", default=None, help=f"{list(DEVICES)} (preset's, or cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (preset's, 1)")
+    parser.add_argument("--min-time", type=float, default=None, help="seconds per metric")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per metric")
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"store folder ({DEFAULT_OUT})")
+    parser.add_argument("--fresh", action="store_true", help="remeasure cases already stored")
+    return parser
+
+
+def cases_from_args(args: argparse.Namespace) -> list[Case]:
+    """The cases the command line asks for (ValueError naming a bad option)."""
+    overrides = {
+        "dtype": args.dtype,
+        "device": args.device,
+        "threads": args.threads,
+        "min_time": args.min_time,
+        "rounds": args.rounds,
+    }
+    if not args.shape:
+        return load_preset(args.preset or "quick", args.ladder, **overrides)
+    if args.preset or args.ladder:
+        raise ValueError("--shape makes ad-hoc cases: give it without --preset and --ladder")
+    base = Case("custom", (1, 1), args.grid, args.order, args.batch)
+    settings = {k: v for k, v in overrides.items() if v is not None}
+    if args.families:
+        settings["families"] = tuple(args.families)
+    if args.metrics:
+        settings["metrics"] = tuple(args.metrics)
+    return [check_case(replace(base, widths=parse_widths(s), **settings)) for s in args.shape]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The kanbench-bench command; returns the exit status (0, or 2 for bad input)."""
+    args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="kanbench-bench: %(message)s")
     try:
-        if args.threads < 1 or args.min_time <= 0 or args.memory_batch < 0:
-            raise ValueError("--threads and --min-time must be positive, --memory-batch >= 0")
-        if args.batch and min(args.batch) < 1:
-            raise ValueError(f"--batch must be positive, got {args.batch}")
-        if args.shape:
-            cases = [(s, b) for s in args.shape for b in (args.batch or [1024])]
-        else:
-            cases = [(s, b) for s, b in DEFAULT_CASES for b in (args.batch or [b])]
-        cases = [(parse_widths(s), b) for s, b in cases]
-        KAN(cases[0][0], args.grid, args.order)  # checks G and k before any timing
+        cases = cases_from_args(args)
+        records = run_study(cases, args.out, resume=not args.fresh)
     except ValueError as error:
         print(f"kanbench-bench: error: {error}", file=sys.stderr)
         return 2
-    torch.set_num_threads(args.threads)
-    rows = [
-        bench_case(w, b, args.grid, args.order, args.dtype, args.min_time, False) for w, b in cases
-    ]
+    if not records:
+        return 0
+    first = cases[0]
     print(
-        f"forward+backward, median of repeated runs; {args.dtype}, {args.threads} thread(s), "
-        f"torch {torch.__version__}"
+        f"{len(records)} cases, {first.dtype}, {first.threads} thread(s), device {first.device}, "
+        f"torch {torch.__version__}; times: median per call over {first.rounds} interleaved "
+        f"rounds, spread = interquartile range / median; stored under {args.out}/bench/"
     )
-    print(format_table(rows))
-    if args.memory_batch:
-        shapes = list(dict.fromkeys(",".join(map(str, w)) for w, _ in cases))
-        mem_rows = [
-            bench_case(
-                parse_widths(s),
-                args.memory_batch,
-                args.grid,
-                args.order,
-                args.dtype,
-                min(args.min_time, 0.2),
-                True,
-            )
-            for s in shapes
-        ]
-        print(
-            f"\npeak memory of one forward+backward at batch {args.memory_batch} "
-            f"(resident set, median of 3; not timed):"
-        )
-        print(format_table(mem_rows))
-        rows += mem_rows
-    if args.csv:
-        with open(args.csv, "w", newline="") as handle:
-            writer = csv.DictWriter(
-                handle, fieldnames=[*asdict(rows[0]), "time_ratio", "memory_ratio"]
-            )
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(
-                    {**asdict(row), "time_ratio": row.time_ratio, "memory_ratio": row.memory_ratio}
-                )
+    print(format_table(records))
     return 0
 
 

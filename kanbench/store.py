@@ -6,6 +6,7 @@ through a temporary file in the same folder and os.replace, so a reader (or a re
 either the previous complete state or the new one, never half a file. Status "running"
 marks a run that has not finished (it was killed, or is still going): a rerun redoes it
 from the start. Statuses "complete", "diverged" and "failed" are final: a rerun skips it.
+kanbench-bench stores each benchmark case the same way, as <out_dir>/bench/<bench_id>.json.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ FINAL_STATUSES = ("complete", "diverged", "failed")
 def record_path(out_dir: str | os.PathLike, run_id: str) -> Path:
     """Where the run with this id keeps its records."""
     return Path(out_dir) / "records" / f"{run_id}.json"
+
+
+def bench_path(out_dir: str | os.PathLike, bench_id: str) -> Path:
+    """Where kanbench-bench keeps the record of one benchmark case."""
+    return Path(out_dir) / "bench" / f"{bench_id}.json"
 
 
 def read_run(path: Path) -> dict | None:

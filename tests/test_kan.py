@@ -63,8 +63,20 @@ def test_sparse_and_dense_forms_agree(grid_size):
 def test_auto_form_is_sparse_for_large_grids_and_tiny_layers():
     assert forms.choose_form(5, 3, 64, 64) == "dense"
     assert forms.choose_form(5, 3, 64, 1) == "dense"
-    assert forms.choose_form(100, 3, 64, 64) == "sparse"
+    assert forms.choose_form(1000, 3, 64, 64) == "sparse"
     assert forms.choose_form(5, 3, 2, 1) == "sparse"
+
+
+def test_auto_form_switches_later_for_wide_layers_than_for_narrow_ones():
+    """A wide layer's dense product runs well, so sparse pays only at larger G."""
+    switch = {
+        out: min(g for g in range(1, 400) if forms.choose_form(g, 3, 64, out) == "sparse")
+        for out in (1, 64)
+    }
+    assert switch[1] < 100 < switch[64] < 250
+    for g in range(1, 400):  # once sparse, sparse for every larger grid
+        if forms.choose_form(g, 3, 64, 64) == "sparse":
+            assert forms.choose_form(g + 1, 3, 64, 64) == "sparse"
 
 
 def test_layer_computes_the_paper_formula():

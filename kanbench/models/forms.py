@@ -8,13 +8,25 @@ the coefficient rows they select (an embedding bag), so its cost does not grow w
 Both work through the batch in chunks sized so that their temporaries stay in cache, and
 keep for autograd only the input and, when the batch is one chunk, its local bases;
 backward recomputes anything else chunk by chunk. choose_form picks one, from forward +
-backward timings of single layers on this project's 2-core CPU (one thread): the sparse
-form's gathers cost far more per multiply-add than a matrix multiply (8-16x slower at
-G = 5 for 16x64 to 256x256 layers, 3.2x at G = 20 for 64x64, 1.5x for 64x1), but it wins
-on tiny layers, where the cost is the number of tensor operations (0.7-0.9x for the
-[2, 1, 1] layers of the paper's toy fits). So: sparse when in * out <= TINY_LAYER, or
-when G + k exceeds SPARSE_FACTOR (k + 1), i.e. when the dense form does that many times
-the multiply-adds; dense otherwise.
+backward timings of single layers on this project's 2-core CPU (one thread, float32,
+batch 1024, k = 3; both forms timed side by side, kanbench.bench). The sparse form's
+gathers and scatter-adds cost far more per multiply-add than a matrix multiply, so it
+pays only once the dense form does many times its multiply-adds; where that happens
+depends on the layer's width out. Measured time sparse / dense:
+
+    layer      G = 20   60     120    250    500
+    64 x 64      10.1   3.2    2.1    0.52   0.24
+    256 x 256     5.4   2.3    1.2    0.33   0.17
+    16 x 64       2.9   1.35   0.75   0.45   0.26
+    64 x 1        1.5   0.87   0.58   0.41   0.23
+
+So: sparse when in * out <= TINY_LAYER (the paper's [2, 1, 1] toy layers, where the cost
+is the number of tensor operations), or when G + k exceeds factor (k + 1) with factor
+WIDE_FACTOR = 32 for layers of out >= NARROW_OUT outputs and NARROW_FACTOR = 12 for
+narrower ones (a thin matrix product, which BLAS runs less well); dense otherwise. For
+k = 3 the switch is at G = 126 (wide) and G = 46 (narrow); the worst choice in the table
+above is then 16 x 64 at G = 120 (dense, 1.3x the sparse form's time), against 2.1x
+(64 x 64 at G = 120) with the earlier single threshold G + k > 16 (k + 1).
 """
 
 from __future__ import annotations
@@ -28,7 +40,9 @@ from torch.nn import functional
 from kanbench.models import bspline
 
 FORMS = ("auto", "dense", "sparse")
-SPARSE_FACTOR = 16
+WIDE_FACTOR = 32
+NARROW_FACTOR = 12
+NARROW_OUT = 16
 TINY_LAYER = 4
 # bytes of temporaries per chunk of samples: small enough to stay in cache
 CHUNK_BYTES = 1 << 21
@@ -36,10 +50,10 @@ CHUNK_BYTES = 1 << 21
 
 def choose_form(grid_size: int, spline_order: int, in_features: int, out_features: int) -> str:
     """'sparse' or 'dense' for a layer of this size (see the module docstring)."""
-    n_bases = grid_size + spline_order
-    if in_features * out_features <= TINY_LAYER or n_bases > SPARSE_FACTOR * (spline_order + 1):
+    factor = WIDE_FACTOR if out_features >= NARROW_OUT else NARROW_FACTOR
+    if in_features * out_features <= TINY_LAYER:
         return "sparse"
-    return "dense"
+    return "sparse" if grid_size + spline_order > factor * (spline_order + 1) else "dense"
 
 
 def _chunks(batch: int, row_bytes: int) -> list[slice]:
