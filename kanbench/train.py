@@ -88,11 +88,15 @@ def fit_stage(
     before_step: Callable[[int], None] | None = None,
     on_step: Callable[[dict], None] | None = None,
     outcome: StageOutcome | None = None,
+    penalty: Callable[[], torch.Tensor] | None = None,
 ) -> StageOutcome:
     """Train model up to step `steps` on the full training batch, with a fresh optimiser.
 
     before_step(step) runs before each step (a KAN's grid update). Given the outcome of
-    earlier steps of the same stage, carry on from where it ended.
+    earlier steps of the same stage, carry on from where it ended. penalty() (a scalar
+    tensor, evaluated after the model's forward pass) is added to the MSE loss that the
+    optimiser minimises; the per-step train RMSE of the history is then the square root
+    of that penalised loss (the stage's record computes its RMSEs anew, without it).
     """
     if outcome is None:
         outcome = StageOutcome()
@@ -103,6 +107,8 @@ def fit_stage(
         outcome.evaluations += 1
         optimizer.zero_grad(set_to_none=True)
         loss = nn.functional.mse_loss(model(data.x_train), data.y_train)
+        if penalty is not None:
+            loss = loss + penalty()
         loss.backward()
         return loss
 
