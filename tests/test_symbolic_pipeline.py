@@ -100,3 +100,18 @@ def test_task_formulas_convert_to_exact_sympy_and_special_ones_are_refused():
 def test_the_benchmark_command_refuses_a_task_without_a_formula(capsys):
     assert bench.main(["--tasks", "bessel_j0_20x", "--out", "unused"]) == 2
     assert "no sympy form" in capsys.readouterr().err
+
+
+def test_the_benchmark_command_writes_csv_report_and_plots(tmp_path):
+    tiny = [o for o in TINY if not o.startswith(("model=", "model.shape", "progress"))]
+    notes = tmp_path / "notes.md"
+    notes.write_text("## Observations\n\nhand-written text\n")
+    argv = ["--tasks", "exp_sin_y2", "--out", str(tmp_path / "out"), *tiny]
+    assert bench.main(argv) == 0
+    rows = bench.read_rows(tmp_path / "out" / "symbolic.csv")
+    assert [r["task"] for r in rows] == ["exp_sin_y2"] and rows[0]["seconds"] > 0
+    assert (tmp_path / "out" / "plots" / "exp_sin_y2.png").stat().st_size > 1000
+    assert bench.main([*argv, "--report-only", "--notes", str(notes)]) == 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| exp_sin_y2 |" in report and report.rstrip().endswith("hand-written text")
+    assert bench.main([*argv, "--notes", str(tmp_path / "missing.md")]) == 2

@@ -191,8 +191,10 @@ def run_task(task_name: str, overrides: list[str], seed: int, plot_dir: Path | N
     return row
 
 
-def write_report(rows: list[dict], out: Path, overrides: list[str], seed: int) -> Path:
-    """report.md: protocol, table and summary of the rows."""
+def write_report(
+    rows: list[dict], out: Path, overrides: list[str], seed: int, notes: str = ""
+) -> Path:
+    """report.md: protocol, table and summary of the rows, then the user's notes."""
     n = len(rows)
     share = sum(r["recovered"] for r in rows)
     exact = sum(r["symbolic_match"] for r in rows)
@@ -251,9 +253,25 @@ def write_report(rows: list[dict], out: Path, overrides: list[str], seed: int) -
             f"{r['seconds']} |"
         )
     lines += ["", "Network plots (edge opacity tanh(3 |phi|_1); red: fixed edges): plots/.", ""]
+    if notes:
+        lines += [notes.rstrip(), ""]
     path = out / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a symbolic.csv, typed as run_task makes them."""
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for key in ("symbolic_match", "numeric_match", "recovered"):
+            row[key] = row[key] == "True"
+        for key in ("formula_rmse", "spline_test_rmse", "test_rmse", "seconds"):
+            row[key] = float(row[key])
+        for key in ("n_params_pruned", "fixed_edges", "kept_edges"):
+            row[key] = int(row[key])
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,6 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS))
     parser.add_argument("--out", type=Path, default=Path("results/symbolic"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--notes", type=Path, help="a Markdown file appended to report.md")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite report.md from the symbolic.csv in --out, without running",
+    )
     args = parser.parse_args(argv)
     register_library_tasks()
     overrides = [*DEFAULT_OVERRIDES, *args.overrides, "progress=false"]
@@ -271,9 +295,17 @@ def main(argv: list[str] | None = None) -> int:
             task = get_task(name)
             to_sympy(task.compiled)  # refuses tasks without an elementary formula
         _config(args.tasks[0], overrides, args.seed)  # refuses bad overrides before any work
+        if args.notes is not None and not args.notes.is_file():
+            raise ValueError(f"--notes {str(args.notes)!r} is not a file")
+        if args.report_only and not (args.out / "symbolic.csv").is_file():
+            raise ValueError(f"--report-only needs {args.out / 'symbolic.csv'}")
     except Exception as error:  # noqa: BLE001 - any config error ends the command cleanly
         print(f"kanbench-symbolic: error: {error}", file=sys.stderr)
         return 2
+    notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
+    if args.report_only:
+        write_report(read_rows(args.out / "symbolic.csv"), args.out, overrides, args.seed, notes)
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in args.tasks:
@@ -289,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    write_report(rows, args.out, overrides, args.seed)
+    write_report(rows, args.out, overrides, args.seed, notes)
     return 0
 
 

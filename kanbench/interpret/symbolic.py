@@ -13,8 +13,9 @@ function f (kanbench.models.functions):
    the residual and stays in the domain;
 4. R^2 = 1 - sum (y - yhat)^2 / sum (y - mean y)^2 (1 when y is constant and fitted).
 
-The grid search evaluates f on (a-chunk, GRID, batch) blocks of at most CHUNK_BYTES, so
-its memory does not grow with the number of samples times the grid.
+The grid search evaluates f on (pairs, batch) blocks of at most CHUNK_BYTES, so its
+memory does not grow with the number of samples times the grid (pykan's symbolic fit
+asked for 102 GB on a large batch).
 
 Suggestions are ranked by score = min(-log10(1 - R^2), QUALITY_CAP) - COMPLEXITY_WEIGHT *
 complexity: a fit better than R^2 = 1 - 1e-QUALITY_CAP earns nothing more, so that a
@@ -85,23 +86,29 @@ def _check_range(name: str, value) -> tuple[float, float]:
 def _r2_grid(f: SymbolicFunction, x: Tensor, y: Tensor, a: Tensor, b: Tensor) -> Tensor:
     """Squared correlation of f(a x + b) with y for every (a, b): (len(a), len(b)).
 
-    -inf where the argument leaves f's domain or f(a x + b) is constant.
+    -inf where the argument leaves f's domain or f(a x + b) is constant. The (a, b) pairs
+    go through in chunks of (pairs, batch) blocks of at most CHUNK_BYTES (one pair at
+    least), so memory grows with the batch only, not with batch x grid.
     """
     yc = y - y.mean()
     syy = (yc * yc).sum()
-    out = torch.empty(len(a), len(b), dtype=x.dtype)
-    rows = max(1, CHUNK_BYTES // (len(b) * len(x) * x.element_size() * 4))
-    for start in range(0, len(a), rows):
-        z = a[start : start + rows, None, None] * x + b[None, :, None]  # (rows, nb, batch)
-        ok = f.admits(z).all(-1)
-        v = f.torch_fn(torch.where(f.admits(z), z, torch.ones_like(z)))
+    pair_a = a.repeat_interleave(len(b))  # (na nb,): pair p = (a[p // nb], b[p % nb])
+    pair_b = b.repeat(len(a))
+    out = torch.empty(len(pair_a), dtype=x.dtype)
+    rows = max(1, CHUNK_BYTES // (len(x) * x.element_size() * 4))
+    for start in range(0, len(pair_a), rows):
+        chunk = slice(start, start + rows)
+        z = pair_a[chunk, None] * x + pair_b[chunk, None]  # (pairs, batch)
+        admitted = f.admits(z)
+        v = f.torch_fn(torch.where(admitted, z, torch.ones_like(z)))
         v = v - v.mean(-1, keepdim=True)
         svv = (v * v).sum(-1)
         svy = (v * yc).sum(-1)
         r2 = svy * svy / (svv * syy).clamp_min(torch.finfo(x.dtype).tiny)
         flat = svv <= 1e-20 * len(x) * (1 + v.abs().amax(-1) ** 2)
-        out[start : start + rows] = torch.where(ok & ~flat & torch.isfinite(r2), r2, -math.inf)
-    return out
+        valid = admitted.all(-1) & ~flat & torch.isfinite(r2)
+        out[chunk] = torch.where(valid, r2, -math.inf)
+    return out.view(len(a), len(b))
 
 
 def canonical(name: str, a: float, b: float, c: float, d: float) -> tuple[float, ...]:
