@@ -200,6 +200,10 @@ def write_report(
     exact = sum(r["symbolic_match"] for r in rows)
     numeric = sum(r["numeric_match"] for r in rows)
     total = sum(r["seconds"] for r in rows)
+    model = _config(rows[0]["task"], overrides, seed).model if rows else None
+    settings = ", ".join(
+        f"{key}={value}" for key, value in vars(model).items() if key not in ("family", "shape")
+    )
     lines = [
         "# Symbolic recovery with the KAN interpretation pipeline",
         "",
@@ -218,6 +222,9 @@ def write_report(
         "  known shape where the task library gives one, else [d, 2d + 1, 1]; data: the",
         "  runner's defaults (1000 train and 1000 test points uniform on the task's domain,",
         "  float64, one thread).",
+        f"- Model settings, in full: {settings}.",
+        "- Optimiser: the runner's default, LBFGS as pykan uses it (lr 1, history 10, strong",
+        "  Wolfe line search, up to 20 iterations per step), a fresh one per stage.",
         "- Symbolic library: all of kanbench.models.functions (0, x, x^2, x^3, x^4, 1/x,",
         "  sqrt, exp, log, sin, cos, tan, tanh, abs, arcsin, arctan, gaussian); suggestions",
         "  ranked by min(-log10(1 - R^2), 5) - 0.5 complexity.",
