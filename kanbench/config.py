@@ -21,7 +21,7 @@ from kanbench.tasks import Task, list_tasks, task_from_config
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
-FAMILIES = ("kan", "mlp")
+FAMILIES = ("kan", "mlp", "kan_symbolic")
 OPTIMIZERS = ("lbfgs", "adam")
 LOGGERS = ("none", "wandb")
 # keys that change where or how a run reports, not what it computes: left out of its id
@@ -55,6 +55,25 @@ class KanConfig:
     bias: bool = False
     restarts: int = 3
     restart_steps: int = 5
+
+
+@dataclass(frozen=True)
+class KanSymbolicConfig(KanConfig):
+    """A KAN through the interpretation pipeline (kanbench.interpret.pipeline): train with
+    the sparsity penalty over grid_schedule, prune, retrain, fix edges symbolically, refit."""
+
+    family: str = "kan_symbolic"
+    grid_schedule: tuple[int, ...] = (5,)
+    reg_lambda: float = 0.01
+    reg_mu1: float = 1.0
+    reg_mu2: float = 2.0
+    prune_threshold: float = 0.01
+    retrain_steps: int = 100
+    symbolic_threshold: float = 0.99
+    symbolic_functions: tuple[str, ...] | None = None
+    symbolic_a_range: tuple[float, float] = (-10.0, 10.0)
+    symbolic_b_range: tuple[float, float] = (-10.0, 10.0)
+    refit_steps: int = 100
 
 
 @dataclass(frozen=True)
@@ -94,7 +113,7 @@ class RunConfig:
     """Everything a run needs, checked; `resolved` is the plain mapping it came from."""
 
     task: Task
-    model: KanConfig | MlpConfig
+    model: KanConfig | KanSymbolicConfig | MlpConfig
     optim: OptimConfig
     logger: dict
     seed: int
@@ -188,13 +207,14 @@ def _task(section: Any) -> Task:
     return task_from_config(section)
 
 
-def _model(section: Any, task: Task) -> KanConfig | MlpConfig:
+def _model(section: Any, task: Task) -> KanConfig | KanSymbolicConfig | MlpConfig:
     if not isinstance(section, Mapping):
         raise ValueError("config section 'model' must be a mapping")
     family = section.get("family")
     _choice("model.family", family, FAMILIES)
-    if family == "kan":
-        model = _section("model", section, KanConfig)
+    if family in ("kan", "kan_symbolic"):
+        schema = KanConfig if family == "kan" else KanSymbolicConfig
+        model = _section("model", section, schema)
         shape = _kan_shape(model, task)
         _shape("model.shape", shape, task)
         _schedule("model.grid_schedule", model.grid_schedule)
@@ -214,7 +234,9 @@ def _model(section: Any, task: Task) -> KanConfig | MlpConfig:
             raise ValueError(
                 f"model.grid_range must be increasing [lo, hi], got {list(model.grid_range)}"
             )
-        return KanConfig(**{**_as_dict(model), "shape": tuple(shape)})
+        if family == "kan_symbolic":
+            _symbolic(model)
+        return schema(**{**_as_dict(model), "shape": tuple(shape)})
     model = _section("model", section, MlpConfig)
     _integer("model.depth", model.depth, minimum=2)
     _integer("model.steps", model.steps, minimum=1)
@@ -247,6 +269,26 @@ def _kan_shape(model: KanConfig, task: Task) -> tuple[int, ...]:
     width = model.width if model.width is not None else 2 * task.input_dim + 1
     _integer("model.width", width, minimum=1)
     return (task.input_dim, *[width] * (model.depth - 1), 1)
+
+
+def _symbolic(model: KanSymbolicConfig) -> None:
+    from kanbench.models.functions import library
+
+    for key in ("reg_lambda", "reg_mu1", "reg_mu2", "prune_threshold"):
+        value = getattr(model, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"model.{key} must be a number >= 0, got {value!r}")
+    _integer("model.retrain_steps", model.retrain_steps, minimum=0)
+    _integer("model.refit_steps", model.refit_steps, minimum=0)
+    value = model.symbolic_threshold
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value <= 1:
+        raise ValueError(f"model.symbolic_threshold must be a number <= 1 (an R^2), got {value!r}")
+    for name in model.symbolic_functions or ():
+        _choice("model.symbolic_functions", name, tuple(library()))
+    for key in ("symbolic_a_range", "symbolic_b_range"):
+        pair = getattr(model, key)
+        if len(pair) != 2 or not pair[0] < pair[1]:
+            raise ValueError(f"model.{key} must be increasing [lo, hi], got {list(pair)}")
 
 
 def _restarts(model: KanConfig | MlpConfig) -> None:

@@ -19,6 +19,7 @@ import torch
 from kanbench import store
 from kanbench.config import RunConfig, run_config
 from kanbench.data import make_dataset, to_torch
+from kanbench.interpret.pipeline import train_kan_symbolic
 from kanbench.monitor import Progress, make_logger
 from kanbench.train import train_kan, train_mlp
 
@@ -66,7 +67,9 @@ def _train_and_store(config: RunConfig, path: Path) -> RunResult:
     }
     store.write_run(path, run_file)
     logger = make_logger(config.logger, config.resolved, config.run_id, config.out_dir)
-    train = train_kan if config.model.family == "kan" else train_mlp
+    train = {"kan": train_kan, "mlp": train_mlp, "kan_symbolic": train_kan_symbolic}[
+        config.model.family
+    ]
     progress = Progress(config.progress)
     try:
         for record, history in train(config, data, progress, logger.log_step):

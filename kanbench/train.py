@@ -92,13 +92,17 @@ def fit_stage(
     on_step: Callable[[dict], None] | None = None,
     outcome: StageOutcome | None = None,
     stop_from: int = 0,
+    penalty: Callable[[], torch.Tensor] | None = None,
 ) -> StageOutcome:
     """Train model up to step `steps` on the full training batch, with a fresh optimiser.
 
     before_step(step) runs before each step (a KAN's grid update). Given the outcome of
     earlier steps of the same stage, carry on from where it ended. From step stop_from on,
     the stage ends early when optim.stop_patience steps in a row each lowered the training
-    loss L by less than optim.stop_rtol · L (see stop_rule).
+    loss L by less than optim.stop_rtol · L (see stop_rule). penalty() (a scalar tensor,
+    evaluated after the model's forward pass) is added to the MSE loss that the optimiser
+    minimises; the per-step train RMSE of the history is then the square root of that
+    penalised loss (the stage's record computes its RMSEs anew, without it).
     """
     if outcome is None:
         outcome = StageOutcome()
@@ -109,6 +113,8 @@ def fit_stage(
         outcome.evaluations += 1
         optimizer.zero_grad(set_to_none=True)
         loss = nn.functional.mse_loss(model(data.x_train), data.y_train)
+        if penalty is not None:
+            loss = loss + penalty()
         loss.backward()
         return loss
 

@@ -325,3 +325,60 @@ def _compile_call(node: ast.Call, variables: frozenset[str], used: set[str]) -> 
     arguments = [_compile(arg, variables, used) for arg in node.args]
     used.add(name)
     return lambda columns: function(*(argument(columns) for argument in arguments))
+
+
+#: sympy names of the elementary functions (sympy imported only when asked for)
+_SYMPY_NAMES = {
+    "exp": "exp",
+    "log": "log",
+    "sqrt": "sqrt",
+    "sin": "sin",
+    "cos": "cos",
+    "tan": "tan",
+    "arcsin": "asin",
+    "arccos": "acos",
+    "arctan": "atan",
+    "sinh": "sinh",
+    "cosh": "cosh",
+    "tanh": "tanh",
+    "abs": "Abs",
+}
+
+
+def to_sympy(formula: Formula, symbols: Mapping[str, object] | None = None):
+    """The formula as an exact sympy expression (decimal constants become rationals).
+
+    symbols maps variable names to sympy symbols (default: real symbols of those names).
+    Only elementary formulas convert; others raise ValueError naming the function.
+    """
+    import sympy
+
+    if not formula.elementary:
+        special = sorted(formula.functions - set(ELEMENTARY_FUNCTIONS))
+        raise ValueError(f"formula {formula.text!r}: no sympy form for {special}")
+    if symbols is None:
+        symbols = {name: sympy.Symbol(name, real=True) for name in formula.variables}
+    constants = {"pi": sympy.pi, "e": sympy.E}
+    operators = {
+        ast.Add: operator.add,
+        ast.Sub: operator.sub,
+        ast.Mult: operator.mul,
+        ast.Div: operator.truediv,
+        ast.Pow: operator.pow,
+    }
+
+    def convert(node: ast.AST):
+        # the formula was validated when it was parsed: only whitelisted nodes remain
+        if isinstance(node, ast.Constant):
+            return sympy.Rational(repr(node.value))
+        if isinstance(node, ast.Name):
+            return symbols[node.id] if node.id in symbols else constants[node.id]
+        if isinstance(node, ast.BinOp):
+            return operators[type(node.op)](convert(node.left), convert(node.right))
+        if isinstance(node, ast.UnaryOp):
+            operand = convert(node.operand)
+            return -operand if isinstance(node.op, ast.USub) else operand
+        function = getattr(sympy, _SYMPY_NAMES[node.func.id])
+        return function(*(convert(arg) for arg in node.args))
+
+    return convert(ast.parse(formula.text.strip(), mode="eval").body)

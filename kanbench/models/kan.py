@@ -7,6 +7,12 @@ A layer maps (batch, in) to (batch, out) by y_j = sum_i phi_ji(x_i) + bias_j, wi
 on the per-input knot vectors grid (in, G + 2k + 1). kanbench.models.forms evaluates it,
 densely (one matrix multiply over all G + k bases) or sparsely (only the k + 1 non-zero
 bases per input), whichever suits the layer's size.
+
+Edges can be edited for interpretation (paper §2.5): an edge mask m (out, in) of 0/1
+removes edges (phi_ji = 0), and an edge fixed to a symbolic function computes
+phi_ji(x) = c f(a x + b) + d instead (kanbench.models.functions), with (a, b, c, d)
+trainable; both are part of the forward pass, and an unedited layer runs exactly as
+before.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from torch import Tensor, nn
 
 from kanbench.models import bspline
 from kanbench.models.forms import FORMS, InputCache, kan_linear
+from kanbench.models.functions import get_function
 
 INITS = ("paper", "pykan")
 
@@ -33,7 +40,10 @@ class KANLayer(nn.Module):
     """One KAN layer of in_features x out_features learnable edge functions.
 
     Parameters: coef c (out, in, G + k), scale_base w_b (out, in), scale_spline w_s
-    (out, in), and bias (out,) if asked for; buffer: grid (in, G + 2k + 1).
+    (out, in), and bias (out,) if asked for; buffer: grid (in, G + 2k + 1). Edits (see
+    the module docstring): buffers mask and symbolic_mask (out, in), symbolic_edges
+    (n_sym, 2) of rows (j, i), the parameter symbolic_affine (n_sym, 4) of rows
+    (a, b, c, d) once an edge is fixed, and symbolic_names (n_sym,).
 
     init="paper": w_s = 1, c ~ N(0, noise_scale^2), w_b Xavier-uniform as a linear layer.
     init="pykan" (pykan 0.2.8): w_b ~ U(-1/sqrt(in), 1/sqrt(in)), w_s = 1/sqrt(in), c the
@@ -84,6 +94,12 @@ class KANLayer(nn.Module):
         self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
         self._knots: tuple[tuple, bspline.Knots] | None = None
         self.input_cache: InputCache | None = InputCache()  # None: evaluate every input anew
+        self.register_buffer("mask", torch.ones(out_features, in_features, **factory))
+        self.register_buffer("symbolic_mask", torch.zeros(out_features, in_features, **factory))
+        self.register_buffer("symbolic_edges", torch.zeros(0, 2, dtype=torch.int64, device=device))
+        self.register_parameter("symbolic_affine", None)
+        self.symbolic_names: list[str] = []
+        self.edited = False  # True once an edge is masked or fixed
         self.reset_parameters()
 
     @property
@@ -133,16 +149,138 @@ class KANLayer(nn.Module):
             raise ValueError(
                 f"expected input of shape (batch, {self.in_features}), got {tuple(x.shape)}"
             )
+        scale_base, scale_spline = self.scale_base, self.scale_spline
+        if self.edited:
+            numeric = self.mask * (1 - self.symbolic_mask)  # (out, in): spline edges kept
+            scale_base, scale_spline = scale_base * numeric, scale_spline * numeric
         y = kan_linear(
-            x,
-            self.knots,
-            self.scale_base,
-            self.scale_spline,
-            self.coef,
-            self.form,
-            self.input_cache,
+            x, self.knots, scale_base, scale_spline, self.coef, self.form, self.input_cache
         )
+        if self.symbolic_names:
+            rows, _ = self.symbolic_edges.unbind(1)
+            y = y.index_add(1, rows, self._symbolic_terms(x))  # y_j += c f(a x_i + b) + d
         return y if self.bias is None else y + self.bias
+
+    def _symbolic_terms(self, x: Tensor) -> Tensor:
+        """c f(a x_i + b) + d of every fixed edge (j, i), masked: (batch, in) -> (batch, n_sym)."""
+        rows, cols = self.symbolic_edges.unbind(1)
+        a, b, c, d = self.symbolic_affine.unbind(1)  # each (n_sym,)
+        z = x[:, cols] * a + b  # (batch, n_sym)
+        values = torch.zeros_like(z)
+        for name in dict.fromkeys(self.symbolic_names):
+            group = [e for e, n in enumerate(self.symbolic_names) if n == name]
+            index = torch.as_tensor(group, device=x.device)
+            values = values.index_copy(1, index, get_function(name)(z[:, index]))
+        return (c * values + d) * self.mask[rows, cols]
+
+    def edge_values(self, x: Tensor) -> Tensor:
+        """phi_ji(x_i) of every edge, as in the forward pass: (batch, in) -> (batch, in, out).
+
+        Differentiable in x and the parameters; it holds batch * in * out numbers, so
+        callers chunk large batches.
+        """
+        silu = nn.functional.silu(x).unsqueeze(-1)  # (batch, in, 1)
+        phi = silu * self.scale_base.t() + self.edge_splines(x) * self.scale_spline.t()
+        if self.edited:
+            phi = phi * (self.mask * (1 - self.symbolic_mask)).t()
+        if self.symbolic_names:
+            rows, cols = self.symbolic_edges.unbind(1)
+            flat = phi.flatten(1)  # (batch, in * out), edge (j, i) at i * out + j
+            phi = flat.index_add(1, cols * self.out_features + rows, self._symbolic_terms(x))
+            phi = phi.view(x.shape[0], self.in_features, self.out_features)
+        return phi
+
+    def check_edge(self, i: int, j: int) -> None:
+        """ValueError unless (i, j) names an edge: input i < in, output j < out."""
+        for name, value, size in (("i", i, self.in_features), ("j", j, self.out_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+                raise ValueError(
+                    f"edge index {name} must be an integer in [0, {size}), got {value!r}"
+                )
+
+    def set_mask(self, mask: Tensor) -> None:
+        """Keep the edges where mask (out, in) is 1, remove (phi = 0) those where it is 0."""
+        mask = torch.as_tensor(mask, dtype=self.mask.dtype, device=self.mask.device)
+        if mask.shape != self.mask.shape or not ((mask == 0) | (mask == 1)).all():
+            raise ValueError(
+                f"mask must be a 0/1 tensor of shape {tuple(self.mask.shape)}, "
+                f"got shape {tuple(mask.shape)}"
+            )
+        self.mask.copy_(mask)
+        self.edited = True
+
+    def fix_edge(self, i: int, j: int, name: str, affine: Sequence[float]) -> None:
+        """Fix edge (i, j) to c f(a x + b) + d, f = the library function name."""
+        self.check_edge(i, j)
+        get_function(name)
+        affine = torch.as_tensor(affine, dtype=self.coef.dtype, device=self.coef.device)
+        if affine.shape != (4,) or not torch.isfinite(affine).all():
+            raise ValueError(f"affine must be 4 finite numbers (a, b, c, d), got {affine.tolist()}")
+        self.unfix_edge(i, j)
+        old = self.symbolic_affine.detach() if self.symbolic_names else affine.new_zeros(0, 4)
+        self.symbolic_affine = nn.Parameter(torch.cat([old, affine[None]]))
+        edge = torch.tensor([[j, i]], device=self.symbolic_edges.device)
+        self.symbolic_edges = torch.cat([self.symbolic_edges, edge])
+        self.symbolic_names.append(name)
+        self.symbolic_mask[j, i] = 1
+        self.edited = True
+
+    def unfix_edge(self, i: int, j: int) -> None:
+        """Return edge (i, j) to its spline (a no-op when it is not fixed)."""
+        self.check_edge(i, j)
+        keep = [
+            e for e, (row, col) in enumerate(self.symbolic_edges.tolist()) if (row, col) != (j, i)
+        ]
+        if len(keep) == len(self.symbolic_names):
+            return
+        index = torch.as_tensor(keep, dtype=torch.int64, device=self.symbolic_edges.device)
+        self.symbolic_edges = self.symbolic_edges[index]
+        self.symbolic_names = [self.symbolic_names[e] for e in keep]
+        affine = self.symbolic_affine.detach()[index]
+        self.symbolic_affine = nn.Parameter(affine) if keep else None
+        self.symbolic_mask[j, i] = 0
+
+    @torch.no_grad()
+    def select(self, inputs: Sequence[int], outputs: Sequence[int]) -> None:
+        """Keep only the given inputs and outputs (sorted indices), with their edges as they are."""
+        inputs = torch.as_tensor(inputs, dtype=torch.int64, device=self.grid.device)
+        outputs = torch.as_tensor(outputs, dtype=torch.int64, device=self.grid.device)
+        self.grid = self.grid[inputs]
+        for name in ("coef", "scale_base", "scale_spline"):
+            value = getattr(self, name)[outputs][:, inputs]
+            setattr(self, name, nn.Parameter(value.contiguous()))
+        self.mask = self.mask[outputs][:, inputs]
+        self.symbolic_mask = self.symbolic_mask[outputs][:, inputs]
+        if self.bias is not None:
+            self.bias = nn.Parameter(self.bias[outputs].clone())
+        new_row = {int(old): new for new, old in enumerate(outputs.tolist())}
+        new_col = {int(old): new for new, old in enumerate(inputs.tolist())}
+        kept = [
+            e
+            for e, (row, col) in enumerate(self.symbolic_edges.tolist())
+            if row in new_row and col in new_col
+        ]
+        edges = [
+            [new_row[row], new_col[col]]
+            for row, col in (self.symbolic_edges[e].tolist() for e in kept)
+        ]
+        self.symbolic_edges = torch.tensor(
+            edges, dtype=torch.int64, device=self.grid.device
+        ).reshape(-1, 2)
+        self.symbolic_names = [self.symbolic_names[e] for e in kept]
+        affine = self.symbolic_affine[kept].clone() if kept else None
+        self.symbolic_affine = nn.Parameter(affine) if kept else None
+        self.in_features, self.out_features = len(inputs), len(outputs)
+        if self.input_cache is not None:
+            self.input_cache.clear()
+
+    def symbolic_edge(self, i: int, j: int) -> tuple[str, list[float]] | None:
+        """(name, [a, b, c, d]) of a fixed edge (i, j), or None for a spline edge."""
+        self.check_edge(i, j)
+        for e, (row, col) in enumerate(self.symbolic_edges.tolist()):
+            if (row, col) == (j, i):
+                return self.symbolic_names[e], self.symbolic_affine[e].tolist()
+        return None
 
     def edge_splines(self, x: Tensor) -> Tensor:
         """sum_m c_jim B_m(x_i) for every edge: (batch, in) -> (batch, in, out)."""
@@ -217,6 +355,8 @@ class KAN(nn.Module):
         for position, width in enumerate(widths):
             _check_width(f"widths[{position}]", width)
         self.widths = widths
+        self.keep_inputs = False
+        self.layer_inputs: list[Tensor] = []
         self.layers = nn.ModuleList(
             KANLayer(n_in, n_out, grid_size, spline_order, **layer_options)
             for n_in, n_out in pairwise(widths)
@@ -231,8 +371,14 @@ class KAN(nn.Module):
         return self.layers[0].spline_order
 
     def forward(self, x: Tensor) -> Tensor:
+        """(batch, n_0) -> (batch, n_L); with keep_inputs set, each layer's input is kept
+        in layer_inputs (for regularisation and symbolic fitting)."""
+        inputs = []
         for layer in self.layers:
+            inputs.append(x)
             x = layer(x)
+        if self.keep_inputs:
+            self.layer_inputs = inputs
         return x
 
     @torch.no_grad()

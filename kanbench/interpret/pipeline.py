@@ -1,0 +1,205 @@
+"""The interpretation pipeline of the KAN paper (§2.5), as a model family of kanbench-train.
+
+model=kan_symbolic (config: KanSymbolicConfig) runs, one record per stage:
+
+1. train    the KAN through grid_schedule as model=kan does (best of `restarts` starts,
+            grid updates early in each stage, grid extension between stages), with the
+            sparsity penalty lambda (mu1 sum_l |Phi_l|_1 + mu2 sum_l S(Phi_l)) added to
+            the MSE (kanbench.interpret.regularize);
+2. prune    hidden nodes whose largest incoming or outgoing L1 is at most theta
+            (kanbench.interpret.prune); no training, the record holds the pruned shape;
+3. retrain  retrain_steps steps without the penalty (no grid updates from here on);
+4. symbolic fix every kept edge whose best library fit reaches symbolic_threshold
+            (kanbench.interpret.symbolic.auto_symbolic), layer by layer, then give
+            hidden nodes that feed only fixed edges unit spread (normalize_hidden);
+5. refit    refit_steps steps of every parameter, the affine (a, b, c, d) of the fixed
+            edges included; the record holds the network's formula.
+
+N in the records (n_params) counts the trainable numbers the kept edges use:
+(G + k + 2) per spline edge, 4 per symbolic edge; n_params_paper is spline edges x G.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+
+import sympy
+import torch
+
+from kanbench.config import KanSymbolicConfig, RunConfig
+from kanbench.data import TorchDataset
+from kanbench.interpret import prune, regularize, symbolic
+from kanbench.models import KAN
+from kanbench.monitor import Progress
+from kanbench.train import (
+    RESTART_SEED_STRIDE,
+    StageOutcome,
+    _now,
+    _stage_record,
+    fit_from_best_start,
+    fit_stage,
+)
+
+FORMULA_DIGITS = 6
+
+
+def build_kan(cfg: RunConfig, grid_size: int, restart: int = 0) -> KAN:
+    """The KAN of the config at grid_size, seeded for start `restart` as train_kan seeds it."""
+    m = cfg.model
+    torch.manual_seed(cfg.seed + RESTART_SEED_STRIDE * restart)
+    return KAN(
+        list(m.shape),
+        grid_size,
+        m.spline_order,
+        grid_range=m.grid_range,
+        grid_eps=m.grid_eps,
+        init=m.init,
+        noise_scale=m.noise_scale,
+        bias=m.bias,
+        dtype=cfg.torch_dtype,
+        device=cfg.device,
+    )
+
+
+def formula_text(model: KAN, variables, digits: int = FORMULA_DIGITS) -> str:
+    """The network's first output as text, its numbers rounded to `digits` significant."""
+    expression = symbolic.formula(model, variables)[0]
+    rounded = expression.xreplace(
+        {n: sympy.Float(n, digits) for n in expression.atoms(sympy.Float)}
+    )
+    return str(rounded)
+
+
+def train_kan_symbolic(
+    cfg: RunConfig,
+    data: TorchDataset,
+    progress: Progress,
+    on_step: Callable[[dict], None] | None = None,
+    keep: dict | None = None,
+) -> Iterator[tuple[dict, list]]:
+    """Yield (record, history) for each stage of the pipeline (see the module docstring).
+
+    keep, when given, receives the final model ("model"), the symbolic fits ("fits") and
+    the sympy formula ("formula").
+    """
+    m: KanSymbolicConfig = cfg.model
+    keep = {} if keep is None else keep
+    domain = (torch.as_tensor(cfg.task.lows), torch.as_tensor(cfg.task.highs))
+    bounds = domain if m.grid_covers_domain else None
+    variables = list(cfg.task.variables)
+
+    def update_grid(model: KAN, step: int) -> None:
+        if step < m.grid_update_until and step % m.grid_update_every == 0:
+            model.update_grid(data.x_train, bounds, m.hidden_grid_margin)
+
+    def fit(model: KAN, steps: int, label: str, penalised: bool, grid_updates: bool, outcome=None):
+        penalty = None
+        if penalised and m.reg_lambda > 0:
+            penalty = regularize.penalty(model, m.reg_lambda, m.reg_mu1, m.reg_mu2)
+        try:
+            return fit_stage(
+                model,
+                data,
+                cfg.optim,
+                steps,
+                cfg.log_every,
+                progress,
+                label,
+                functools.partial(update_grid, model) if grid_updates else None,
+                on_step,
+                outcome,
+                stop_from=m.grid_update_until if grid_updates else 0,
+                penalty=penalty,
+            )
+        finally:
+            model.keep_inputs, model.layer_inputs = False, []
+
+    def record(model: KAN, outcome: StageOutcome, started: str, stage: int, name: str, **extra):
+        spline_edges, symbolic_edges = prune.active_edges(model)
+        rec = _stage_record(
+            cfg,
+            model,
+            data,
+            outcome,
+            started,
+            stage=stage,
+            stage_name=name,
+            shape=list(model.widths),
+            grid_size=model.grid_size,
+            spline_order=model.spline_order,
+            depth=len(model.widths) - 1,
+            width=max(model.widths[1:-1], default=None),
+            n_params_paper=spline_edges * model.grid_size,
+            spline_edges=spline_edges,
+            symbolic_edges=symbolic_edges,
+            **extra,
+        )
+        rec["n_params"] = prune.effective_params(model)
+        return rec
+
+    # 1. train with the penalty through the grid schedule
+    model, stage = None, 0
+    for grid_size in m.grid_schedule:
+        started, label = _now(), f"kan_symbolic train G={grid_size}"
+        outcome, restarts = StageOutcome(), {}
+        if model is None:
+            model, outcome, restarts = fit_from_best_start(
+                functools.partial(build_kan, cfg, grid_size),
+                m.restarts,
+                min(m.restart_steps, m.steps_per_grid),
+                lambda model, steps=m.steps_per_grid, outcome=None, label=label: fit(
+                    model, steps, label, True, True, outcome
+                ),
+                data,
+            )
+        else:
+            try:
+                model.refine(grid_size)
+                outcome = fit(model, m.steps_per_grid, label, True, True)
+            except (ValueError, FloatingPointError, RuntimeError) as error:
+                outcome.status, outcome.message = "failed", f"refine to G={grid_size}: {error}"
+        yield record(model, outcome, started, stage, "train", **restarts), outcome.history
+        stage += 1
+        if outcome.status != "ok":
+            return
+
+    # 2. prune hidden nodes
+    started, outcome = _now(), StageOutcome()
+    try:
+        model = prune.prune_nodes(model, data.x_train, m.prune_threshold)
+    except ValueError as error:
+        outcome.status, outcome.message = "failed", f"prune: {error}"
+    yield record(model, outcome, started, stage, "prune"), []
+    stage += 1
+    if outcome.status != "ok":
+        return
+
+    # 3. retrain without the penalty
+    started = _now()
+    outcome = fit(model, m.retrain_steps, "kan_symbolic retrain", False, False)
+    yield record(model, outcome, started, stage, "retrain"), outcome.history
+    stage += 1
+    if outcome.status != "ok":
+        return
+
+    # 4. fix edges symbolically
+    started, outcome = _now(), StageOutcome()
+    options = {"a_range": m.symbolic_a_range, "b_range": m.symbolic_b_range}
+    clock = time.perf_counter()
+    fits = symbolic.auto_symbolic(
+        model, data.x_train, m.symbolic_threshold, m.symbolic_functions, **options
+    )
+    symbolic.normalize_hidden(model, data.x_train)
+    outcome.seconds = time.perf_counter() - clock
+    keep["fits"] = fits
+    yield record(model, outcome, started, stage, "symbolic", symbolic_fits=fits), []
+    stage += 1
+
+    # 5. refit every parameter, the fixed edges' affine parameters included
+    started = _now()
+    outcome = fit(model, m.refit_steps, "kan_symbolic refit", False, False)
+    keep["model"], keep["formula"] = model, symbolic.formula(model, variables)[0]
+    text = formula_text(model, variables)
+    yield record(model, outcome, started, stage, "refit", formula=text), outcome.history
