@@ -104,7 +104,7 @@ def summary_table(records: list[dict]) -> str:
         f"{'median':>11} {'wall s':>8}  status"
     ]
     for r in records:
-        size = f"G={r['grid_size']}" if r["family"] == "kan" else f"{r['depth']}x{r['width']}"
+        size = f"{r['depth']}x{r['width']}" if r["family"] == "mlp" else f"G={r['grid_size']}"
         lines.append(
             f"{r['stage']:>5} {size:>10} {r['n_params']:>9} {r['train_rmse']:>11.3e} "
             f"{r['test_rmse']:>11.3e} {r['test_median_rmse']:>11.3e} "

@@ -143,7 +143,7 @@ def fit_stage(
             if on_step is not None:
                 on_step({"step": step, "train_rmse": math.sqrt(loss), "test_rmse": test})
             progress.update(label, step + 1, steps, math.sqrt(loss), test)
-    except (ValueError, FloatingPointError, RuntimeError) as error:
+    except (ValueError, FloatingPointError, RuntimeError, IndexError) as error:
         outcome.status, outcome.message = "failed", f"{type(error).__name__}: {error}"
     outcome.seconds += time.perf_counter() - start
     outcome.peak_rss_mb = memory.peak_resident_mb()
@@ -255,6 +255,24 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def build_kan(cfg: RunConfig, grid_size: int, restart: int = 0) -> KAN:
+    """The KAN of the config at grid_size, seeded for start `restart` (start 0: the run's seed)."""
+    m = cfg.model
+    torch.manual_seed(cfg.seed + RESTART_SEED_STRIDE * restart)
+    return KAN(
+        list(m.shape),
+        grid_size,
+        m.spline_order,
+        grid_range=m.grid_range,
+        grid_eps=m.grid_eps,
+        init=m.init,
+        noise_scale=m.noise_scale,
+        bias=m.bias,
+        dtype=cfg.torch_dtype,
+        device=cfg.device,
+    )
+
+
 def train_kan(
     cfg: RunConfig,
     data: TorchDataset,
@@ -263,21 +281,7 @@ def train_kan(
 ) -> Iterator[tuple[dict, list]]:
     """Yield (record, history) for each stage of the grid schedule."""
     m: KanConfig = cfg.model
-
-    def build(restart: int) -> KAN:
-        torch.manual_seed(cfg.seed + RESTART_SEED_STRIDE * restart)
-        return KAN(
-            list(m.shape),
-            m.grid_schedule[0],
-            m.spline_order,
-            grid_range=m.grid_range,
-            grid_eps=m.grid_eps,
-            init=m.init,
-            noise_scale=m.noise_scale,
-            bias=m.bias,
-            dtype=cfg.torch_dtype,
-            device=cfg.device,
-        )
+    build = functools.partial(build_kan, cfg, m.grid_schedule[0])
 
     domain = (torch.as_tensor(cfg.task.lows), torch.as_tensor(cfg.task.highs))
     bounds = domain if m.grid_covers_domain else None

@@ -34,33 +34,15 @@ from kanbench.interpret import prune, regularize, symbolic
 from kanbench.models import KAN
 from kanbench.monitor import Progress
 from kanbench.train import (
-    RESTART_SEED_STRIDE,
     StageOutcome,
     _now,
     _stage_record,
+    build_kan,
     fit_from_best_start,
     fit_stage,
 )
 
 FORMULA_DIGITS = 6
-
-
-def build_kan(cfg: RunConfig, grid_size: int, restart: int = 0) -> KAN:
-    """The KAN of the config at grid_size, seeded for start `restart` as train_kan seeds it."""
-    m = cfg.model
-    torch.manual_seed(cfg.seed + RESTART_SEED_STRIDE * restart)
-    return KAN(
-        list(m.shape),
-        grid_size,
-        m.spline_order,
-        grid_range=m.grid_range,
-        grid_eps=m.grid_eps,
-        init=m.init,
-        noise_scale=m.noise_scale,
-        bias=m.bias,
-        dtype=cfg.torch_dtype,
-        device=cfg.device,
-    )
 
 
 def formula_text(model: KAN, variables, digits: int = FORMULA_DIGITS) -> str:
