@@ -1133,7 +1133,8 @@ def summary_markdown_frame(summary: pd.DataFrame, thresholds: Sequence[float]) -
         row = {"task": r["task"], "d": _number(r["d"], "int")}
         for key, label in (("kan", "KAN"), ("mlp", "MLP")):
             alpha = format_interval(r[f"alpha_{key}"], r[f"alpha_lo_{key}"], r[f"alpha_hi_{key}"])
-            row[f"α {label} ({r[f'series_{key}'] or '-'})"] = alpha or r[f"note_{key}"] or "no fit"
+            row[f"{label} series"] = r[f"series_{key}"] or "-"
+            row[f"α {label}"] = alpha or r[f"note_{key}"] or "no fit"
             row[f"α {label} interval"] = r[f"interval_{key}"]
             plateau = format_interval(
                 r[f"plateau_alpha_{key}"],
