@@ -28,6 +28,7 @@ from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
@@ -167,8 +168,7 @@ class SweepProgress(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         try:
-            jobs = job_overrides(sweeper_params(config), list(config.hydra.overrides.task))
-            total = len(jobs)
+            total = len(job_overrides(sweeper_params(config), list(config.hydra.overrides.task)))
         except Exception as error:  # an unusual sweeper: progress without a total
             log.warning("sweep size unknown (%s)", error)
             total = 0
@@ -178,9 +178,7 @@ class SweepProgress(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         state_file = sweep_dir / PROGRESS_FILE
-        if config.hydra.mode is None or str(config.hydra.mode) != "RunMode.MULTIRUN":
-            return
-        if not state_file.exists():
+        if config.hydra.mode != RunMode.MULTIRUN or not state_file.exists():
             return
         state = json.loads(state_file.read_text())
         status = _job_status(job_return)
