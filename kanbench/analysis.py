@@ -65,7 +65,15 @@ WINDOWS = ("min-test", "descent", "none", "range")
 # has reached the floor
 DESCENT_SHARE = 0.1
 UNKNOWN_SCHEMA_ACTIONS = ("raise", "skip")
-FAMILY_NAMES = {"kan": "KAN", "mlp": "MLP"}
+# the families the summary reports, in its order; kan and mlp always, the others when run
+FAMILY_NAMES = {
+    "kan": "KAN",
+    "rbfkan": "RBF KAN",
+    "chebykan": "Chebyshev KAN",
+    "grouped": "grouped KAN",
+    "mlp": "MLP",
+}
+ALWAYS_REPORTED = ("kan", "mlp")
 MIN_POINTS = 3  # distinct N a fit needs inside its window
 DEFAULT_THRESHOLDS = (1e-2, 1e-3, 1e-4)
 DEFAULT_BINS_PER_DECADE = 5
@@ -82,6 +90,7 @@ _STAGE_COLUMNS = (
     "shape",
     "grid_size",
     "spline_order",
+    "variant",
     "depth",
     "width",
     "n_params",
@@ -459,36 +468,53 @@ class SeriesSpec:
 
 
 def series_specs(stages: pd.DataFrame, convention: str = "trainable") -> list[SeriesSpec]:
-    """The series of every task: KAN per (shape, k), MLP per depth, and the frontiers.
+    """The series of every task: each staged family (KAN and its variants) per (shape, k,
+    variant), the MLP per depth, and the frontiers.
 
-    The primary series of a family, the one the summary reports, is its single KAN shape
-    or, with several KAN shapes, the KAN frontier; for MLPs always the MLP frontier.
-    Only usable stages (complete, finite test RMSE) take part; N is by `convention`.
+    The primary series of a family, the one the summary reports, is its single series or,
+    with several, its frontier; for MLPs always the MLP frontier. Only usable stages
+    (complete, finite test RMSE) take part; N is by `convention`.
     """
     frame = stages[usable(stages)].copy()
     frame["N"] = param_count(frame, convention)
+    if "variant" not in frame:
+        frame["variant"] = None
     specs: list[SeriesSpec] = []
     for task in sorted(frame["task"].unique()):
         of_task = frame[frame["task"] == task]
-        kan = of_task[of_task["family"] == "kan"]
-        if not kan.empty:
-            keys = kan[["shape", "spline_order"]].astype(str).agg(" ".join, axis=1)
-            orders = kan["spline_order"].dropna().unique()
-            groups = sorted(keys.unique())
-            for key in groups:
-                members = kan[keys == key]
-                shape = _shape_text(members["shape"].iloc[0])
-                k = members["spline_order"].iloc[0]
-                name = f"KAN {shape}" + (f" k={k}" if len(orders) > 1 else "")
-                specs.append(SeriesSpec(task, "kan", name, "all", len(groups) == 1, members))
-            if len(groups) > 1:
-                specs.append(SeriesSpec(task, "kan", "KAN frontier", "frontier", True, kan))
+        for family, label in FAMILY_NAMES.items():
+            if family != "mlp":
+                specs += _staged_series(task, family, label, of_task[of_task["family"] == family])
         mlp = of_task[of_task["family"] == "mlp"]
         if not mlp.empty:
             for depth in sorted(mlp["depth"].dropna().unique()):
                 members = mlp[mlp["depth"] == depth]
                 specs.append(SeriesSpec(task, "mlp", f"MLP depth {depth}", "all", False, members))
             specs.append(SeriesSpec(task, "mlp", "MLP frontier", "frontier", True, mlp))
+    return specs
+
+
+def _staged_series(task: str, family: str, label: str, rows: pd.DataFrame) -> list[SeriesSpec]:
+    """A staged family's series of one task: one per (shape, k, variant), and with several
+    of them their frontier."""
+    if rows.empty:
+        return []
+    parts = rows[["shape", "spline_order", "variant"]].map(str)
+    keys = parts.agg(" ".join, axis=1)
+    orders = rows["spline_order"].dropna().unique()
+    groups = sorted(keys.unique())
+    specs = []
+    for key in groups:
+        members = rows[keys == key]
+        first = members.iloc[0]
+        name = f"{label} {_shape_text(first['shape'])}"
+        if len(orders) > 1:
+            name += f" k={first['spline_order']}"
+        if isinstance(first["variant"], str) and first["variant"]:
+            name += f" ({first['variant']})"
+        specs.append(SeriesSpec(task, family, name, "all", len(groups) == 1, members))
+    if len(groups) > 1:
+        specs.append(SeriesSpec(task, family, f"{label} frontier", "frontier", True, rows))
     return specs
 
 
@@ -1044,6 +1070,12 @@ def n_to_reach(stages: pd.DataFrame, threshold: float, convention: str = "traina
     return float(reached.min()) if not reached.empty else math.nan
 
 
+def reported_families(stages: pd.DataFrame) -> dict[str, str]:
+    """The families a summary has columns for: KAN and MLP always, others when run."""
+    present = set(stages["family"].unique())
+    return {f: name for f, name in FAMILY_NAMES.items() if f in ALWAYS_REPORTED or f in present}
+
+
 def summary_table(
     stages: pd.DataFrame,
     fits: pd.DataFrame,
@@ -1059,8 +1091,8 @@ def summary_table(
     for task in sorted(stages["task"].unique()):
         row: dict = {"task": task}
         row.update(theory[theory["task"] == task].iloc[0].drop("task").to_dict())
-        for family, label in FAMILY_NAMES.items():
-            key = label.lower()
+        for family, label in reported_families(stages).items():
+            key = family
             primary = fits[(fits["task"] == task) & (fits["family"] == family) & fits["primary"]]
             of_family = ok[(ok["task"] == task) & (ok["family"] == family)]
             if primary.empty:
@@ -1128,10 +1160,11 @@ def _number(value, kind: str = "g") -> str:
 
 def summary_markdown_frame(summary: pd.DataFrame, thresholds: Sequence[float]) -> pd.DataFrame:
     """The summary table with its numbers formatted for reading (one cell per quantity)."""
+    families = [(f, name) for f, name in FAMILY_NAMES.items() if f"alpha_{f}" in summary]
     rows = []
     for _, r in summary.iterrows():
         row = {"task": r["task"], "d": _number(r["d"], "int")}
-        for key, label in (("kan", "KAN"), ("mlp", "MLP")):
+        for key, label in families:
             alpha = format_interval(r[f"alpha_{key}"], r[f"alpha_lo_{key}"], r[f"alpha_hi_{key}"])
             row[f"{label} series"] = r[f"series_{key}"] or "-"
             row[f"α {label}"] = alpha or r[f"note_{key}"] or "no fit"
@@ -1146,13 +1179,13 @@ def summary_markdown_frame(summary: pd.DataFrame, thresholds: Sequence[float]) -
             )
         row["theory KAN k+1"] = _number(r["alpha_theory_kan"])
         row["theory MLP 4/d"] = _number(r["alpha_theory_mlp"])
-        for key, label in (("kan", "KAN"), ("mlp", "MLP")):
+        for key, label in families:
             best = r[f"best_rmse_{key}"]
             row[f"best RMSE {label} (N)"] = (
                 f"{best:.2e} ({int(r[f'best_n_{key}'])})" if _finite(best) else "no runs"
             )
         for threshold in thresholds:
-            for key, label in (("kan", "KAN"), ("mlp", "MLP")):
+            for key, label in families:
                 row[f"N to {threshold:g} {label}"] = _number(r[f"n_to_{threshold:g}_{key}"], "int")
         rows.append(row)
     return pd.DataFrame(rows)

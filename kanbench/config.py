@@ -21,7 +21,7 @@ from kanbench.tasks import Task, list_tasks, task_from_config
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
-FAMILIES = ("kan", "mlp", "kan_symbolic")
+FAMILIES = ("kan", "mlp", "kan_symbolic", "rbfkan", "chebykan", "grouped")
 OPTIMIZERS = ("lbfgs", "adam")
 LOGGERS = ("none", "wandb")
 # keys that change where or how a run reports, not what it computes: left out of its id
@@ -36,25 +36,66 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class KanConfig:
+class StagedConfig:
+    """Keys common to the families trained through a size schedule (KAN and its variants).
+
+    grid_schedule lists the size knob of each stage: grid intervals G (kan, grouped),
+    centres G (rbfkan) or degree D (chebykan).
+    """
+
     family: str = "kan"
     shape: tuple[int, ...] | None = None
     depth: int | None = None
     width: int | None = None
-    spline_order: int = 3
     grid_schedule: tuple[int, ...] = (3, 5, 10, 20, 50, 100, 200, 500, 1000)
     steps_per_grid: int = 200
     grid_range: tuple[float, float] = (-1.0, 1.0)
-    grid_eps: float = 0.02
     grid_update_every: int = 5
     grid_update_until: int = 50
     grid_covers_domain: bool = True
     hidden_grid_margin: float = 0.05
-    init: str = "paper"
-    noise_scale: float = 0.1
     bias: bool = False
     restarts: int = 3
     restart_steps: int = 5
+
+
+@dataclass(frozen=True)
+class KanConfig(StagedConfig):
+    spline_order: int = 3
+    grid_eps: float = 0.02
+    init: str = "paper"
+    noise_scale: float = 0.1
+
+
+@dataclass(frozen=True)
+class RbfKanConfig(StagedConfig):
+    """Gaussian RBF KAN (kanbench.models.rbf); grid_schedule: the number of centres."""
+
+    family: str = "rbfkan"
+    layernorm: bool = False
+    noise_scale: float = 0.1
+
+
+@dataclass(frozen=True)
+class ChebyKanConfig(StagedConfig):
+    """Chebyshev KAN (kanbench.models.chebyshev); grid_schedule: the degrees. Grid updates
+    move the input range of input_map "range" and do nothing for "tanh"."""
+
+    family: str = "chebykan"
+    input_map: str = "tanh"
+
+
+@dataclass(frozen=True)
+class GroupedKanConfig(StagedConfig):
+    """Grouped low-rank KAN (kanbench.models.grouped): groups of inputs per layer (null: one
+    per input) sharing rank R splines."""
+
+    family: str = "grouped"
+    spline_order: int = 3
+    grid_eps: float = 0.02
+    noise_scale: float = 0.1
+    groups: int | None = 1
+    rank: int = 1
 
 
 @dataclass(frozen=True)
@@ -74,6 +115,16 @@ class KanSymbolicConfig(KanConfig):
     symbolic_a_range: tuple[float, float] = (-10.0, 10.0)
     symbolic_b_range: tuple[float, float] = (-10.0, 10.0)
     refit_steps: int = 100
+
+
+# families trained through a size schedule, with their config schemas
+STAGED_FAMILIES = {
+    "kan": KanConfig,
+    "kan_symbolic": KanSymbolicConfig,
+    "rbfkan": RbfKanConfig,
+    "chebykan": ChebyKanConfig,
+    "grouped": GroupedKanConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -113,7 +164,7 @@ class RunConfig:
     """Everything a run needs, checked; `resolved` is the plain mapping it came from."""
 
     task: Task
-    model: KanConfig | KanSymbolicConfig | MlpConfig
+    model: StagedConfig | MlpConfig
     optim: OptimConfig
     logger: dict
     seed: int
@@ -207,35 +258,17 @@ def _task(section: Any) -> Task:
     return task_from_config(section)
 
 
-def _model(section: Any, task: Task) -> KanConfig | KanSymbolicConfig | MlpConfig:
+def _model(section: Any, task: Task) -> StagedConfig | MlpConfig:
     if not isinstance(section, Mapping):
         raise ValueError("config section 'model' must be a mapping")
     family = section.get("family")
     _choice("model.family", family, FAMILIES)
-    if family in ("kan", "kan_symbolic"):
-        schema = KanConfig if family == "kan" else KanSymbolicConfig
+    if family in STAGED_FAMILIES:
+        schema = STAGED_FAMILIES[family]
         model = _section("model", section, schema)
         shape = _kan_shape(model, task)
         _shape("model.shape", shape, task)
-        _schedule("model.grid_schedule", model.grid_schedule)
-        _integer("model.spline_order", model.spline_order, minimum=1)
-        _integer("model.steps_per_grid", model.steps_per_grid, minimum=1)
-        _integer("model.grid_update_every", model.grid_update_every, minimum=1)
-        _integer("model.grid_update_until", model.grid_update_until, minimum=0)
-        _choice("model.init", model.init, ("paper", "pykan"))
-        _restarts(model)
-        if not 0 <= model.hidden_grid_margin <= 1:
-            raise ValueError(
-                f"model.hidden_grid_margin must lie in [0, 1], got {model.hidden_grid_margin!r}"
-            )
-        if not 0 <= model.grid_eps <= 1:
-            raise ValueError(f"model.grid_eps must lie in [0, 1], got {model.grid_eps!r}")
-        if len(model.grid_range) != 2 or not model.grid_range[0] < model.grid_range[1]:
-            raise ValueError(
-                f"model.grid_range must be increasing [lo, hi], got {list(model.grid_range)}"
-            )
-        if family == "kan_symbolic":
-            _symbolic(model)
+        _staged(model, shape)
         return schema(**{**_as_dict(model), "shape": tuple(shape)})
     model = _section("model", section, MlpConfig)
     _integer("model.depth", model.depth, minimum=2)
@@ -257,7 +290,45 @@ def _model(section: Any, task: Task) -> KanConfig | KanSymbolicConfig | MlpConfi
     return model
 
 
-def _kan_shape(model: KanConfig, task: Task) -> tuple[int, ...]:
+def _staged(model: StagedConfig, shape: Sequence[int]) -> None:
+    """The checks of a staged family's keys, common ones first."""
+    _schedule("model.grid_schedule", model.grid_schedule)
+    _integer("model.steps_per_grid", model.steps_per_grid, minimum=1)
+    _integer("model.grid_update_every", model.grid_update_every, minimum=1)
+    _integer("model.grid_update_until", model.grid_update_until, minimum=0)
+    _restarts(model)
+    if not 0 <= model.hidden_grid_margin <= 1:
+        raise ValueError(
+            f"model.hidden_grid_margin must lie in [0, 1], got {model.hidden_grid_margin!r}"
+        )
+    if len(model.grid_range) != 2 or not model.grid_range[0] < model.grid_range[1]:
+        raise ValueError(
+            f"model.grid_range must be increasing [lo, hi], got {list(model.grid_range)}"
+        )
+    if isinstance(model, (KanConfig, GroupedKanConfig)):
+        _integer("model.spline_order", model.spline_order, minimum=1)
+        if not 0 <= model.grid_eps <= 1:
+            raise ValueError(f"model.grid_eps must lie in [0, 1], got {model.grid_eps!r}")
+    if isinstance(model, KanConfig):
+        _choice("model.init", model.init, ("paper", "pykan"))
+    if isinstance(model, KanSymbolicConfig):
+        _symbolic(model)
+    if isinstance(model, RbfKanConfig):
+        _integer("model.grid_schedule", model.grid_schedule[0], minimum=2)
+        if model.layernorm and min(shape[:-1]) < 2:
+            raise ValueError(
+                f"model.layernorm needs every layer to have >= 2 inputs (LayerNorm over one "
+                f"input outputs 0), but model.shape is {list(shape)}"
+            )
+    if isinstance(model, ChebyKanConfig):
+        _choice("model.input_map", model.input_map, ("tanh", "range"))
+    if isinstance(model, GroupedKanConfig):
+        if model.groups is not None:
+            _integer("model.groups", model.groups, minimum=1)
+        _integer("model.rank", model.rank, minimum=1)
+
+
+def _kan_shape(model: StagedConfig, task: Task) -> tuple[int, ...]:
     """model.shape; else [d, width, ..., width, 1] with depth layers; else the task's."""
     if model.depth is None:
         if model.width is not None:
@@ -291,7 +362,7 @@ def _symbolic(model: KanSymbolicConfig) -> None:
             raise ValueError(f"model.{key} must be increasing [lo, hi], got {list(pair)}")
 
 
-def _restarts(model: KanConfig | MlpConfig) -> None:
+def _restarts(model: StagedConfig | MlpConfig) -> None:
     _integer("model.restarts", model.restarts, minimum=1)
     _integer("model.restart_steps", model.restart_steps, minimum=1)
 

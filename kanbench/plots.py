@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 FORMATS = ("png", "pdf")
 _KAN_COLOR = "C0"
 _MLP_COLOR = "C1"
+_FAMILY_COLORS = {"kan": _KAN_COLOR, "mlp": _MLP_COLOR, "rbfkan": "C2", "chebykan": "C4"}
+_FAMILY_COLORS["grouped"] = "C5"
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">")
 
 
@@ -109,7 +111,7 @@ def _log_axes(ax, x: bool = True, y: bool = True) -> None:
 
 
 def _series_style(family: str, primary: bool, index: int) -> dict:
-    color = _KAN_COLOR if family == "kan" else _MLP_COLOR
+    color = _FAMILY_COLORS.get(family, "C7")
     if primary:
         return {"color": color, "marker": "o", "markersize": 5, "linewidth": 0, "alpha": 1.0}
     return {
@@ -386,7 +388,7 @@ def cost_figure(stages: pd.DataFrame, convention: str = "trainable") -> Drawn:
         strict=True,
     ):
         for family, label in FAMILY_NAMES.items():
-            color = _KAN_COLOR if family == "kan" else _MLP_COLOR
+            color = _FAMILY_COLORS.get(family, "C7")
             for t_index, task in enumerate(tasks):
                 rows = frame[(frame["family"] == family) & (frame["task"] == task)]
                 rows = rows[np.isfinite(rows[column].to_numpy(dtype=float))].sort_values("N")

@@ -410,11 +410,12 @@ def _run_lines(stages) -> list[str]:
             f"test points, {_plural('seed', _values(configs, 'seed'))}, restarts "
             f"{_values(configs, 'model', 'restarts')}"
         )
-        if family == "kan":
+        if family != "mlp":
+            knob = "degree" if family == "chebykan" else "grid"
             lines.append(
-                f"{label} runs ({len(configs)}): grid schedules "
+                f"{label} runs ({len(configs)}): {knob} schedules "
                 f"{_values(configs, 'model', 'grid_schedule')}, "
-                f"{_values(configs, 'model', 'steps_per_grid')} steps per grid; {common}."
+                f"{_values(configs, 'model', 'steps_per_grid')} steps per {knob}; {common}."
             )
         else:
             steps = sorted({c.get("model", {}).get("steps") for c in configs} - {None})

@@ -21,7 +21,7 @@ from kanbench.config import RunConfig, run_config
 from kanbench.data import make_dataset, to_torch
 from kanbench.interpret.pipeline import train_kan_symbolic
 from kanbench.monitor import Progress, make_logger
-from kanbench.train import train_kan, train_mlp
+from kanbench.train import train_staged, train_mlp
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,8 @@ def _train_and_store(config: RunConfig, path: Path) -> RunResult:
     }
     store.write_run(path, run_file)
     logger = make_logger(config.logger, config.resolved, config.run_id, config.out_dir)
-    train = {"kan": train_kan, "mlp": train_mlp, "kan_symbolic": train_kan_symbolic}[
-        config.model.family
-    ]
+    special = {"mlp": train_mlp, "kan_symbolic": train_kan_symbolic}
+    train = special.get(config.model.family, train_staged)  # the KAN and its variants
     progress = Progress(config.progress)
     try:
         for record, history in train(config, data, progress, logger.log_step):
@@ -104,7 +103,11 @@ def summary_table(records: list[dict]) -> str:
         f"{'median':>11} {'wall s':>8}  status"
     ]
     for r in records:
-        size = f"{r['depth']}x{r['width']}" if r["family"] == "mlp" else f"G={r['grid_size']}"
+        size = (
+            f"{r['depth']}x{r['width']}"
+            if r["family"] == "mlp"
+            else f"{'D' if r['family'] == 'chebykan' else 'G'}={r['grid_size']}"
+        )
         lines.append(
             f"{r['stage']:>5} {size:>10} {r['n_params']:>9} {r['train_rmse']:>11.3e} "
             f"{r['test_rmse']:>11.3e} {r['test_median_rmse']:>11.3e} "

@@ -30,9 +30,22 @@ import torch
 from torch import nn
 
 from kanbench import memory
-from kanbench.config import KanConfig, MlpConfig, OptimConfig, RunConfig
+from kanbench.config import (
+    ChebyKanConfig,
+    GroupedKanConfig,
+    KanConfig,
+    MlpConfig,
+    OptimConfig,
+    RbfKanConfig,
+    RunConfig,
+    StagedConfig,
+)
 from kanbench.data import TorchDataset
 from kanbench.models import KAN, MLP, count_trainable, kan_size, match_mlp_width
+from kanbench.models.chebyshev import ChebyKAN
+from kanbench.models.grouped import GroupedKAN
+from kanbench.models.rbf import RBFKAN
+from kanbench.models.stack import LayerStack
 from kanbench.monitor import Progress
 
 # start r of a stage is seeded with seed + RESTART_SEED_STRIDE * r (start 0: the run's seed)
@@ -255,47 +268,86 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def build_kan(cfg: RunConfig, grid_size: int, restart: int = 0) -> KAN:
-    """The KAN of the config at grid_size, seeded for start `restart` (start 0: the run's seed)."""
+def build_staged(cfg: RunConfig, size: int, restart: int = 0) -> LayerStack:
+    """The model of the config's staged family at size knob `size` (G, centres or degree),
+    seeded for start `restart` (start 0: the run's seed)."""
     m = cfg.model
     torch.manual_seed(cfg.seed + RESTART_SEED_STRIDE * restart)
+    common = {"grid_range": m.grid_range, "bias": m.bias, "dtype": cfg.torch_dtype}
+    common["device"] = cfg.device
+    if isinstance(m, RbfKanConfig):
+        return RBFKAN(
+            m.shape, size, layernorm=m.layernorm, noise_scale=m.noise_scale, **common
+        )
+    if isinstance(m, ChebyKanConfig):
+        return ChebyKAN(m.shape, size, input_map=m.input_map, **common)
+    if isinstance(m, GroupedKanConfig):
+        return GroupedKAN(
+            m.shape,
+            size,
+            m.spline_order,
+            groups=m.groups,
+            rank=m.rank,
+            grid_eps=m.grid_eps,
+            noise_scale=m.noise_scale,
+            **common,
+        )
     return KAN(
         list(m.shape),
-        grid_size,
+        size,
         m.spline_order,
-        grid_range=m.grid_range,
         grid_eps=m.grid_eps,
         init=m.init,
         noise_scale=m.noise_scale,
-        bias=m.bias,
-        dtype=cfg.torch_dtype,
-        device=cfg.device,
+        **common,
     )
 
 
-def train_kan(
+def staged_size_fields(m: StagedConfig, size: int, n_params: int) -> dict:
+    """The record fields that say which model of a staged family a stage trained; the
+    paper's count (edges x G) is the B-spline KAN's own, the others count trainables."""
+    spline_order = getattr(m, "spline_order", None)
+    variant = {
+        RbfKanConfig: lambda: "layernorm" if m.layernorm else None,
+        ChebyKanConfig: lambda: f"{m.input_map} input",
+        GroupedKanConfig: lambda: f"groups={m.groups or 'per input'} R={m.rank}",
+    }.get(type(m), lambda: None)()
+    paper = kan_size(m.shape, size, convention="paper") if isinstance(m, KanConfig) else n_params
+    return {
+        "shape": list(m.shape),
+        "grid_size": size,
+        "spline_order": spline_order,
+        "variant": variant,
+        "depth": len(m.shape) - 1,
+        "width": None,
+        "n_params_paper": paper,
+    }
+
+
+def train_staged(
     cfg: RunConfig,
     data: TorchDataset,
     progress: Progress,
     on_step: Callable[[dict], None] | None = None,
 ) -> Iterator[tuple[dict, list]]:
-    """Yield (record, history) for each stage of the grid schedule."""
-    m: KanConfig = cfg.model
-    build = functools.partial(build_kan, cfg, m.grid_schedule[0])
+    """Yield (record, history) for each stage of a staged family's size schedule: a KAN
+    through its grids, the variants through their sizes, each grown in place."""
+    m: StagedConfig = cfg.model
+    build = functools.partial(build_staged, cfg, m.grid_schedule[0])
 
     domain = (torch.as_tensor(cfg.task.lows), torch.as_tensor(cfg.task.highs))
     bounds = domain if m.grid_covers_domain else None
 
-    def update_grid(model: KAN, step: int) -> None:
+    def update_grid(model: LayerStack, step: int) -> None:
         if step < m.grid_update_until and step % m.grid_update_every == 0:
             model.update_grid(data.x_train, bounds, m.hidden_grid_margin)
 
     model = None
     for stage, grid_size in enumerate(m.grid_schedule):
         started = _now()
-        label = f"kan G={grid_size}"
+        label = f"{m.family} {'D' if m.family == 'chebykan' else 'G'}={grid_size}"
 
-        def fit(model: KAN, steps: int = m.steps_per_grid, outcome=None, label=label):
+        def fit(model: LayerStack, steps: int = m.steps_per_grid, outcome=None, label=label):
             grid_update = functools.partial(update_grid, model)
             return fit_stage(
                 model,
@@ -320,7 +372,7 @@ def train_kan(
             try:
                 model.refine(grid_size)
             except (ValueError, FloatingPointError, RuntimeError) as error:
-                outcome.status, outcome.message = "failed", f"refine to G={grid_size}: {error}"
+                outcome.status, outcome.message = "failed", f"refine to {label}: {error}"
             if outcome.status == "ok":
                 outcome = fit(model)
         record = _stage_record(
@@ -330,12 +382,7 @@ def train_kan(
             outcome,
             started,
             stage=stage,
-            shape=list(m.shape),
-            grid_size=grid_size,
-            spline_order=m.spline_order,
-            depth=len(m.shape) - 1,
-            width=None,
-            n_params_paper=kan_size(m.shape, grid_size, convention="paper"),
+            **staged_size_fields(m, grid_size, count_trainable(model)),
             **restarts,
         )
         yield record, outcome.history
@@ -403,6 +450,7 @@ def train_mlp(
             shape=None,
             grid_size=None,
             spline_order=None,
+            variant=None,
             depth=m.depth,
             width=width,
             n_params_paper=n,

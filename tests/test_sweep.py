@@ -93,14 +93,14 @@ def _multirun_in_process(monkeypatch, *args):
 
 
 def test_a_crashing_job_is_recorded_and_the_others_complete(tmp_path, monkeypatch):
-    real = kanbench.run.train_kan
+    real = kanbench.run.train_staged
 
     def crash_on_seed_1(config, *args, **kwargs):
         if config.seed == 1:
             raise RuntimeError("injected crash")
         yield from real(config, *args, **kwargs)
 
-    monkeypatch.setattr(kanbench.run, "train_kan", crash_on_seed_1)
+    monkeypatch.setattr(kanbench.run, "train_staged", crash_on_seed_1)
     _multirun_in_process(monkeypatch, *TINY, "seed=0,1,2", f"out_dir={tmp_path}")
     runs = [json.loads(p.read_text()) for p in (tmp_path / "records").glob("*.json")]
     by_seed = {r["config"]["seed"]: r for r in runs}

@@ -19,21 +19,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from itertools import pairwise
-
 import torch
 from torch import Tensor, nn
 
 from kanbench.models import bspline
 from kanbench.models.forms import FORMS, InputCache, kan_linear
 from kanbench.models.functions import get_function
+from kanbench.models.stack import LayerStack, check_width
 
 INITS = ("paper", "pykan")
-
-
-def _check_width(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 class KANLayer(nn.Module):
@@ -67,8 +61,8 @@ class KANLayer(nn.Module):
         device: torch.device | str | None = None,
     ):
         super().__init__()
-        _check_width("in_features", in_features)
-        _check_width("out_features", out_features)
+        check_width("in_features", in_features)
+        check_width("out_features", out_features)
         bspline.check_spline_args(grid_size, spline_order)
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
@@ -106,6 +100,8 @@ class KANLayer(nn.Module):
     def grid_size(self) -> int:
         """G, the number of grid intervals."""
         return self.grid.shape[1] - 2 * self.spline_order - 1
+
+    size = grid_size  # the stage knob that LayerStack.refine grows
 
     @property
     def knots(self) -> bspline.Knots:
@@ -342,25 +338,18 @@ class KANLayer(nn.Module):
         )
 
 
-class KAN(nn.Module):
+class KAN(LayerStack):
     """A KAN of shape widths = [n_0, n_1, ..., n_L]: L KANLayers n_{l-1} -> n_l."""
 
     def __init__(
         self, widths: Sequence[int], grid_size: int = 5, spline_order: int = 3, **layer_options
     ):
-        super().__init__()
-        widths = list(widths)
-        if len(widths) < 2:
-            raise ValueError(f"widths must list at least 2 sizes (input and output), got {widths}")
-        for position, width in enumerate(widths):
-            _check_width(f"widths[{position}]", width)
-        self.widths = widths
+        super().__init__(
+            widths,
+            lambda n_in, n_out: KANLayer(n_in, n_out, grid_size, spline_order, **layer_options),
+        )
         self.keep_inputs = False
         self.layer_inputs: list[Tensor] = []
-        self.layers = nn.ModuleList(
-            KANLayer(n_in, n_out, grid_size, spline_order, **layer_options)
-            for n_in, n_out in pairwise(widths)
-        )
 
     @property
     def grid_size(self) -> int:
@@ -380,34 +369,3 @@ class KAN(nn.Module):
         if self.keep_inputs:
             self.layer_inputs = inputs
         return x
-
-    @torch.no_grad()
-    def update_grid(
-        self,
-        x: Tensor,
-        input_bounds: tuple[Tensor, Tensor] | None = None,
-        hidden_margin: float = 0.0,
-    ) -> None:
-        """Update every layer's grid from the samples that reach it, first layer first.
-
-        input_bounds (lo, hi), each (in,): the domain of the inputs, which the first
-        layer's grid then covers even where the samples do not reach its edges. The grids
-        of later layers reach hidden_margin times their samples' range past them.
-        """
-        for position, layer in enumerate(self.layers):
-            if position == 0:
-                layer.update_grid(x, input_bounds)
-            else:
-                layer.update_grid(x, margin=hidden_margin)
-            x = layer(x)
-
-    @torch.no_grad()
-    def refine(self, new_grid_size: int) -> None:
-        """Extend every layer's grid to new_grid_size intervals."""
-        if new_grid_size < self.grid_size:
-            raise ValueError(
-                f"refine needs new_grid_size >= the current G = {self.grid_size}, "
-                f"got {new_grid_size}"
-            )
-        for layer in self.layers:
-            layer.refine(new_grid_size)

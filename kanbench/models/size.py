@@ -83,3 +83,42 @@ def match_mlp_width(target: int, d_in: int, depth: int, d_out: int = 1) -> Match
     candidates = {max(1, math.floor(root) + delta) for delta in (-1, 0, 1, 2)}
     best = min(candidates, key=lambda w: (abs(mlp_size(d_in, depth, w, d_out) - target), w))
     return MatchedWidth(best, mlp_size(d_in, depth, best, d_out), target)
+
+
+def _edges_and_biases(widths: Sequence[int], bias: bool) -> tuple[int, int]:
+    return sum(a * b for a, b in pairwise(widths)), sum(widths[1:]) if bias else 0
+
+
+def rbf_kan_size(
+    widths: Sequence[int], n_centres: int, layernorm: bool = False, bias: bool = False
+) -> int:
+    """Trainable numbers of an RBF KAN: per edge G coefficients and w_b; per layer
+    LayerNorm's 2 in (when enabled) and out biases (when enabled)."""
+    edges, biases = _edges_and_biases(widths, bias)
+    norms = 2 * sum(widths[:-1]) if layernorm else 0
+    return edges * (n_centres + 1) + norms + biases
+
+
+def cheby_kan_size(widths: Sequence[int], degree: int, bias: bool = False) -> int:
+    """Trainable numbers of a Chebyshev KAN: D + 1 coefficients per edge, plus biases."""
+    edges, biases = _edges_and_biases(widths, bias)
+    return edges * (degree + 1) + biases
+
+
+def grouped_kan_size(
+    widths: Sequence[int],
+    grid_size: int,
+    spline_order: int = 3,
+    groups: int | None = None,
+    rank: int = 1,
+    bias: bool = False,
+) -> int:
+    """Trainable numbers of a grouped KAN: per layer, groups R (G + k) spline coefficients
+    (groups capped at the layer's inputs; None: one per input), and per edge R mixing
+    weights and w_b; plus biases."""
+    edges, biases = _edges_and_biases(widths, bias)
+    splines = sum(
+        (n_in if groups is None else min(groups, n_in)) * rank * (grid_size + spline_order)
+        for n_in in widths[:-1]
+    )
+    return splines + edges * (rank + 1) + biases

@@ -1,0 +1,218 @@
+"""The grouped low-rank KAN: edges share R learnable B-spline functions per group of inputs.
+
+The inputs of a layer are split into `groups` contiguous groups, g(i) = floor(i groups /
+in). Group g owns R splines psi_gr(x) = sum_m a[g, r, m] B_m(x) on one grid, and every
+edge mixes those of its input's group:
+
+    phi_ji(x) = w_b[j, i] silu(x) + sum_r w[j, i, r] psi_{g(i) r}(x),
+
+that is, the B-spline KAN's coefficients factorised as c_jim = sum_r w_jir a_{g(i) r m}.
+One group with R = 1 is an MLP layer with one learnable activation psi (plus the KAN's
+silu branch); one group per input with R = G + k spans every coefficient tensor c, a full
+KAN. In between, the cost per sample is in (G + k) R for the splines (the bases times
+the group's coefficients) plus in R out for the mixing, against the KAN's in out (G + k).
+
+Grid update pools the samples of a group's inputs; size-up is the B-spline grid
+extension of the a's (kanbench.models.bspline), so both keep the functions as the KAN's do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from kanbench.models import bspline
+from kanbench.models.stack import LayerStack, check_width
+
+
+def group_index(in_features: int, groups: int) -> Tensor:
+    """g(i) = floor(i groups / in) for i < in: (in,) int64, every group non-empty."""
+    return torch.arange(in_features) * groups // in_features
+
+
+class GroupedKANLayer(nn.Module):
+    """One grouped KAN layer (see the module docstring).
+
+    groups: None (one group per input) or at most in_features; rank R >= 1. Parameters:
+    basis_coef a (groups, R, G + k), mixing w (out, in, R), scale_base w_b (out, in),
+    bias (out,) if asked for; buffers: grid (groups, G + 2k + 1), group_of (in,). Init:
+    a ~ N(0, noise_scale^2) and w ~ N(0, 1 / R), so that c = w a has the paper's
+    N(0, noise_scale^2) spread; w_b Xavier-uniform as a linear layer.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        groups: int | None = None,
+        rank: int = 1,
+        grid_range: Sequence[float] = (-1.0, 1.0),
+        grid_eps: float = 0.02,
+        noise_scale: float = 0.1,
+        bias: bool = False,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ):
+        super().__init__()
+        check_width("in_features", in_features)
+        check_width("out_features", out_features)
+        check_width("rank", rank)
+        bspline.check_spline_args(grid_size, spline_order)
+        groups = in_features if groups is None else groups
+        check_width("groups", groups)
+        if groups > in_features:
+            raise ValueError(
+                f"groups must be at most in_features = {in_features} (or None: one per "
+                f"input), got {groups}"
+            )
+        if len(grid_range) != 2 or not grid_range[0] < grid_range[1]:
+            raise ValueError(f"grid_range must be an increasing pair (lo, hi), got {grid_range!r}")
+        if not 0.0 <= grid_eps <= 1.0:
+            raise ValueError(f"grid_eps must lie in [0, 1], got {grid_eps!r}")
+        self.in_features, self.out_features = in_features, out_features
+        self.groups, self.rank, self.spline_order = groups, rank, spline_order
+        self.grid_eps, self.noise_scale = grid_eps, noise_scale
+        factory = {"dtype": dtype or torch.get_default_dtype(), "device": device}
+        grid = bspline.uniform_grid(groups, grid_size, spline_order, tuple(grid_range), **factory)
+        self.register_buffer("grid", grid)
+        self.register_buffer("group_of", group_index(in_features, groups).to(device))
+        n_bases = grid_size + spline_order
+        self.basis_coef = nn.Parameter(torch.empty(groups, rank, n_bases, **factory))
+        self.mixing = nn.Parameter(torch.empty(out_features, in_features, rank, **factory))
+        self.scale_base = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
+        self._knots: tuple[tuple, bspline.Knots] | None = None
+        self.reset_parameters()
+
+    @property
+    def grid_size(self) -> int:
+        """G, the number of grid intervals."""
+        return self.grid.shape[1] - 2 * self.spline_order - 1
+
+    size = grid_size
+
+    @property
+    def knots(self) -> bspline.Knots:
+        """Every input's grid (its group's), prepared; recomputed when the grid changes."""
+        key = (self.grid.data_ptr(), self.grid._version, self.grid.dtype, self.grid.device)
+        if self._knots is None or self._knots[0] != key:
+            per_input = self.grid[self.group_of]  # (in, G + 2k + 1)
+            self._knots = (key, bspline.prepare_knots(per_input, self.spline_order))
+        return self._knots[1]
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.basis_coef.normal_(0.0, self.noise_scale)
+            self.mixing.normal_(0.0, 1.0 / self.rank**0.5)
+            nn.init.xavier_uniform_(self.scale_base)
+            if self.bias is not None:
+                self.bias.zero_()
+
+    def group_splines(self, x: Tensor) -> Tensor:
+        """psi_{g(i) r}(x_i): (batch, in) -> (batch, in, R)."""
+        bases = bspline.bspline_basis(x, self.knots)  # (batch, in, G + k)
+        return torch.einsum("bim,irm->bir", bases, self.basis_coef[self.group_of])
+
+    def coefficients(self) -> Tensor:
+        """The KAN coefficients c_jim = sum_r w_jir a_{g(i) r m}: (out, in, G + k)."""
+        return torch.einsum("oir,irm->oim", self.mixing, self.basis_coef[self.group_of])
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(batch, in) -> (batch, out)."""
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"expected input of shape (batch, {self.in_features}), got {tuple(x.shape)}"
+            )
+        y = nn.functional.silu(x) @ self.scale_base.t()  # (batch, out)
+        psi = self.group_splines(x)  # (batch, in, R)
+        y = y + psi.flatten(1) @ self.mixing.flatten(1).t()  # (b, in R) @ (in R, out)
+        return y if self.bias is None else y + self.bias
+
+    def _set_grid(self, grid: Tensor) -> None:
+        """Replace the groups' knots, refitting the a's so that every psi is kept."""
+        old = self.basis_coef.detach().transpose(0, 1)  # (R, groups, G + k)
+        coef = bspline.refit_coefficients(self.grid, old, grid, self.spline_order)
+        coef = coef.transpose(0, 1).contiguous()  # (groups, R, G' + k)
+        self.grid = grid.to(self.grid)
+        if coef.shape == self.basis_coef.shape:
+            self.basis_coef.copy_(coef)
+        else:
+            self.basis_coef = nn.Parameter(coef)
+
+    @torch.no_grad()
+    def update_grid(
+        self, x: Tensor, bounds: tuple[Tensor, Tensor] | None = None, margin: float = 0.0
+    ) -> None:
+        """Adapt each group's grid to the pooled samples of its inputs, x (batch, in), as
+        the B-spline KAN does per input (bounds (lo, hi), each (in,), and margin alike)."""
+        if x.dim() != 2 or x.shape[1] != self.in_features or x.shape[0] < 2:
+            raise ValueError(
+                f"update_grid needs samples of shape (batch >= 2, {self.in_features}), "
+                f"got {tuple(x.shape)}"
+            )
+        x = x.to(self.grid.dtype)
+        old_points = bspline.grid_points(self.grid, self.spline_order)  # (groups, G + 1)
+        points = old_points.clone()
+        for g in range(self.groups):
+            members = (self.group_of == g).nonzero().flatten()
+            pooled = x[:, members].reshape(-1, 1)  # (batch * members, 1)
+            group_bounds = None
+            if bounds is not None:
+                lo, hi = bounds[0].to(x)[members].min(), bounds[1].to(x)[members].max()
+                group_bounds = (lo.reshape(1), hi.reshape(1))
+            new = bspline.grid_points_from_samples(
+                pooled, self.grid_size, self.grid_eps, group_bounds, margin
+            )[0]
+            span = new[-1] - new[0]
+            if span > 1e-8 * (1 + new.abs().max()):
+                points[g] = new
+        self._set_grid(bspline.extend_grid(points, self.spline_order))
+
+    @torch.no_grad()
+    def refine(self, new_size: int) -> None:
+        """Grid extension to G' >= G intervals, as the B-spline KAN's (Eq. 2.16)."""
+        bspline.check_spline_args(new_size, self.spline_order)
+        if new_size < self.grid_size:
+            raise ValueError(
+                f"refine needs new_size >= the current G = {self.grid_size}, got {new_size}"
+            )
+        if new_size == self.grid_size:
+            return
+        old_points = bspline.grid_points(self.grid, self.spline_order)
+        points = bspline.refined_grid_points(old_points, new_size)
+        self._set_grid(bspline.extend_grid(points, self.spline_order))
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"G={self.grid_size}, k={self.spline_order}, groups={self.groups}, "
+            f"rank={self.rank}, bias={self.bias is not None}"
+        )
+
+
+class GroupedKAN(LayerStack):
+    """A grouped KAN of shape widths = [n_0, ..., n_L]; options as GroupedKANLayer's.
+
+    groups applies to every layer, capped at the layer's inputs (None: one per input).
+    """
+
+    def __init__(
+        self,
+        widths: Sequence[int],
+        grid_size: int = 5,
+        spline_order: int = 3,
+        groups: int | None = None,
+        **layer_options,
+    ):
+        if groups is not None:
+            check_width("groups", groups)
+
+        def make_layer(n_in: int, n_out: int) -> GroupedKANLayer:
+            capped = None if groups is None else min(groups, n_in)
+            return GroupedKANLayer(n_in, n_out, grid_size, spline_order, capped, **layer_options)
+
+        super().__init__(widths, make_layer)

@@ -1,0 +1,103 @@
+"""A network of KAN-like layers [n_0, n_1, ..., n_L], grown stage by stage.
+
+Every family trained through a size schedule (the B-spline KAN, the RBF and Chebyshev
+KANs, the grouped KAN) is such a stack: layer l maps n_{l-1} inputs to n_l outputs, and
+each layer can
+
+- update_grid(x, bounds=None, margin=0.0): adapt where its basis lives to samples x
+  (batch, in) of its input, keeping its function as far as the family allows;
+- refine(size): grow to a larger size knob (grid intervals G, centres, degree), keeping
+  its function.
+
+The stack applies both layer by layer, feeding each layer the samples that reach it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from itertools import pairwise
+
+import torch
+from torch import Tensor, nn
+
+
+def check_width(name: str, value) -> None:
+    """ValueError unless value is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+class LayerStack(nn.Module):
+    """Layers make_layer(n_{l-1}, n_l) for the widths [n_0, ..., n_L]."""
+
+    def __init__(self, widths: Sequence[int], make_layer: Callable[[int, int], nn.Module]):
+        super().__init__()
+        widths = list(widths)
+        if len(widths) < 2:
+            raise ValueError(f"widths must list at least 2 sizes (input and output), got {widths}")
+        for position, width in enumerate(widths):
+            check_width(f"widths[{position}]", width)
+        self.widths = widths
+        self.layers = nn.ModuleList(make_layer(n_in, n_out) for n_in, n_out in pairwise(widths))
+
+    @property
+    def size(self) -> int:
+        """The size knob of the layers (all layers share it)."""
+        return self.layers[0].size
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(batch, n_0) -> (batch, n_L)."""
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    @torch.no_grad()
+    def update_grid(
+        self,
+        x: Tensor,
+        input_bounds: tuple[Tensor, Tensor] | None = None,
+        hidden_margin: float = 0.0,
+    ) -> None:
+        """Update every layer from the samples that reach it, first layer first.
+
+        input_bounds (lo, hi), each (in,): the domain of the inputs, which the first
+        layer's basis then covers even where the samples do not reach its edges. The
+        bases of later layers reach hidden_margin times their samples' range past them.
+        """
+        for position, layer in enumerate(self.layers):
+            if position == 0:
+                layer.update_grid(x, input_bounds)
+            else:
+                layer.update_grid(x, margin=hidden_margin)
+            x = layer(x)
+
+    @torch.no_grad()
+    def refine(self, new_size: int) -> None:
+        """Grow every layer to new_size (grid intervals, centres or degree); the first
+        layer refuses a smaller size before any layer changes, as all share one size."""
+        for layer in self.layers:
+            layer.refine(new_size)
+
+
+def sample_range(
+    x: Tensor,
+    old: tuple[Tensor, Tensor],
+    bounds: tuple[Tensor, Tensor] | None = None,
+    margin: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """The range (lo, hi), each (in,), of samples x (batch, in), as a layer's basis covers it.
+
+    bounds (lo, hi) widen it to a known input domain; margin widens it by that fraction of
+    hi - lo on each side. An input whose samples are (nearly) constant keeps its old range.
+    """
+    if x.dim() != 2 or x.shape[0] < 2 or x.shape[1] != old[0].shape[0]:
+        raise ValueError(
+            f"update_grid needs samples of shape (batch >= 2, {old[0].shape[0]}), "
+            f"got {tuple(x.shape)}"
+        )
+    lo, hi = x.amin(dim=0).to(old[0]), x.amax(dim=0).to(old[0])
+    if bounds is not None:
+        lo, hi = torch.minimum(lo, bounds[0].to(lo)), torch.maximum(hi, bounds[1].to(hi))
+    lo, hi = lo - margin * (hi - lo), hi + margin * (hi - lo)
+    degenerate = hi - lo <= 1e-8 * (1 + torch.maximum(lo.abs(), hi.abs()))
+    return torch.where(degenerate, old[0], lo), torch.where(degenerate, old[1], hi)
