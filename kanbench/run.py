@@ -21,7 +21,7 @@ from kanbench.config import RunConfig, run_config
 from kanbench.data import make_dataset, to_torch
 from kanbench.interpret.pipeline import train_kan_symbolic
 from kanbench.monitor import Progress, make_logger
-from kanbench.train import train_staged, train_mlp
+from kanbench.train import train_mlp, train_staged
 
 log = logging.getLogger(__name__)
 

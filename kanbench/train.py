@@ -276,9 +276,7 @@ def build_staged(cfg: RunConfig, size: int, restart: int = 0) -> LayerStack:
     common = {"grid_range": m.grid_range, "bias": m.bias, "dtype": cfg.torch_dtype}
     common["device"] = cfg.device
     if isinstance(m, RbfKanConfig):
-        return RBFKAN(
-            m.shape, size, layernorm=m.layernorm, noise_scale=m.noise_scale, **common
-        )
+        return RBFKAN(m.shape, size, layernorm=m.layernorm, noise_scale=m.noise_scale, **common)
     if isinstance(m, ChebyKanConfig):
         return ChebyKAN(m.shape, size, input_map=m.input_map, **common)
     if isinstance(m, GroupedKanConfig):

@@ -164,7 +164,9 @@ class ChebyKANLayer(nn.Module):
         """D -> D' >= D, with zero coefficients for T_{D+1} .. T_{D'}: the function is kept."""
         _check_degree(new_size)
         if new_size < self.size:
-            raise ValueError(f"refine needs new_size >= the current D = {self.size}, got {new_size}")
+            raise ValueError(
+                f"refine needs new_size >= the current D = {self.size}, got {new_size}"
+            )
         padded = nn.functional.pad(self.coef.detach(), (0, new_size - self.size))
         self.coef = nn.Parameter(padded)
 

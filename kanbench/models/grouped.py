@@ -98,7 +98,7 @@ class GroupedKANLayer(nn.Module):
     @property
     def knots(self) -> bspline.Knots:
         """Every input's grid (its group's), prepared; recomputed when the grid changes."""
-        key = (self.grid.data_ptr(), self.grid._version, self.grid.dtype, self.grid.device)
+        key = (self.grid.data_ptr(), self.grid._version, self.grid.shape, self.grid.dtype)
         if self._knots is None or self._knots[0] != key:
             per_input = self.grid[self.group_of]  # (in, G + 2k + 1)
             self._knots = (key, bspline.prepare_knots(per_input, self.spline_order))
@@ -138,6 +138,7 @@ class GroupedKANLayer(nn.Module):
         coef = bspline.refit_coefficients(self.grid, old, grid, self.spline_order)
         coef = coef.transpose(0, 1).contiguous()  # (groups, R, G' + k)
         self.grid = grid.to(self.grid)
+        self._knots = None
         if coef.shape == self.basis_coef.shape:
             self.basis_coef.copy_(coef)
         else:

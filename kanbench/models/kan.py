@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -106,7 +107,7 @@ class KANLayer(nn.Module):
     @property
     def knots(self) -> bspline.Knots:
         """The grid prepared for evaluation, recomputed whenever the grid has changed."""
-        key = (self.grid.data_ptr(), self.grid._version, self.grid.dtype, self.grid.device)
+        key = (self.grid.data_ptr(), self.grid._version, self.grid.shape, self.grid.dtype)
         if self._knots is None or self._knots[0] != key:
             self._knots = (key, bspline.prepare_knots(self.grid, self.spline_order))
         return self._knots[1]
@@ -286,6 +287,7 @@ class KANLayer(nn.Module):
         """Replace the knots, refitting the coefficients so that the splines are kept."""
         coef = bspline.refit_coefficients(self.grid, self.coef.detach(), grid, self.spline_order)
         self.grid = grid.to(self.grid)
+        self._knots = None
         if coef.shape == self.coef.shape:
             with torch.no_grad():
                 self.coef.copy_(coef)

@@ -116,7 +116,9 @@ class RBFKANLayer(nn.Module):
         design = gaussian_bases(points, new_lo, new_hi, n_centres).transpose(0, 1)  # (in, P, G')
         solution = torch.linalg.lstsq(design, values, driver="gelsd").solution  # (in, G', out)
         if not torch.isfinite(solution).all():
-            raise FloatingPointError("least-squares refit of RBF coefficients gave non-finite values")
+            raise FloatingPointError(
+                "least-squares refit of RBF coefficients gave non-finite values"
+            )
         coef = solution.permute(2, 0, 1).contiguous().to(self.coef)
         self.lo, self.hi = lo.to(self.lo), hi.to(self.hi)
         if coef.shape == self.coef.shape:
@@ -138,7 +140,9 @@ class RBFKANLayer(nn.Module):
         """G -> G' >= G centres over the same range, c refitted by least squares."""
         _check_centres(new_size)
         if new_size < self.size:
-            raise ValueError(f"refine needs new_size >= the current G = {self.size}, got {new_size}")
+            raise ValueError(
+                f"refine needs new_size >= the current G = {self.size}, got {new_size}"
+            )
         if new_size > self.size:
             self._refit(self.lo, self.hi, new_size)
 
