@@ -1362,7 +1362,8 @@ def load_bench(folders: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.D
     frame["fwd_bwd_over_kan"] = frame["fwd_bwd_ms"] / frame["bench_id"].map(kan)
     order = {name: i for i, name in enumerate(("n", "grid", "batch", "custom"))}
     frame["_order"] = frame["ladder"].map(order).fillna(len(order))
-    families = ("kan", "kan_dense", "kan_sparse", "mlp", "pykan", "pykan_speed")
+    families = ("kan", "kan_dense", "kan_sparse", "rbfkan", "chebykan", "grouped", "mlp")
+    families += ("pykan", "pykan_speed")
     frame["_family"] = frame["family"].map({f: i for i, f in enumerate(families)})
     keys = ["_order", "mlp_n_params", "grid_size", "batch", "bench_id", "_family"]
     frame = frame.sort_values(keys, kind="stable")

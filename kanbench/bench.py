@@ -6,7 +6,11 @@ measured on it: "kan" (kanbench's KAN, each layer in the form choose_form picks)
 trainable count is nearest the KAN's, as many linear layers as the KAN has layers, at
 least 2), "pykan" (pykan 0.2.8's KAN as it comes, with its symbolic branch and saved
 activations) and "pykan_speed" (the same after pykan's model.speed(), which turns both
-off); the pykan families need the `reference` extra and are skipped without it. The
+off); the pykan families need the `reference` extra and are skipped without it.
+"rbfkan", "chebykan" and "grouped" are the KAN variants at the case's shape, sized to the
+KAN's trainable count (variant_size): G + k + 1 centres, degree G + k + 1 (both then
+exactly the KAN's count), and one group per layer with the rank whose count is nearest
+it; the case's MLP is then matched to all of them. The
 cases come in ladders, from a preset in conf/bench/ (quick, full) or the command line:
 N (shapes at a fixed G), G (grids at a fixed shape), batch (for memory).
 
@@ -55,13 +59,28 @@ from torch import nn
 from kanbench import memory, store
 from kanbench.flops import FLOP_CONVENTIONS, kan_flops, mlp_flops
 from kanbench.models import KAN, MLP, bspline, count_trainable, kan_size, match_mlp_width
+from kanbench.models.chebyshev import ChebyKAN
 from kanbench.models.forms import choose_form
+from kanbench.models.grouped import GroupedKAN
+from kanbench.models.rbf import RBFKAN
+from kanbench.models.size import grouped_kan_size
 
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
-FAMILIES = ("kan", "kan_dense", "kan_sparse", "mlp", "pykan", "pykan_speed")
+FAMILIES = (
+    "kan",
+    "kan_dense",
+    "kan_sparse",
+    "rbfkan",
+    "chebykan",
+    "grouped",
+    "mlp",
+    "pykan",
+    "pykan_speed",
+)
+VARIANTS = ("rbfkan", "chebykan", "grouped")
 KAN_FORMS = {"kan": "auto", "kan_dense": "dense", "kan_sparse": "sparse"}
 METRICS = ("fwd", "fwd_bwd", "adam", "lbfgs")
 LADDERS = ("n", "grid", "batch")
@@ -253,6 +272,8 @@ def build_model(family: str, case: Case) -> nn.Module:
             device=case.device,
         )
         return (model.speed() if family == "pykan_speed" else model).to(dtype)
+    if family in VARIANTS:
+        return build_variant(family, case.widths, case.grid_size, case.spline_order, dtype)
     kan = KAN(
         case.widths,
         case.grid_size,
@@ -266,6 +287,31 @@ def build_model(family: str, case: Case) -> nn.Module:
     return kan
 
 
+def variant_size(family: str, widths: Sequence[int], grid_size: int, spline_order: int) -> int:
+    """The variant's size knob whose trainable count equals (or is nearest) the KAN's at
+    (widths, G, k): centres or degree G + k + 1; for the grouped KAN (one group per layer)
+    the rank R >= 1 nearest."""
+    if family in ("rbfkan", "chebykan"):
+        return grid_size + spline_order + 1
+    target = kan_size(widths, grid_size, spline_order)
+    return min(
+        range(1, grid_size + spline_order + 2),
+        key=lambda r: abs(grouped_kan_size(widths, grid_size, spline_order, 1, r) - target),
+    )
+
+
+def build_variant(
+    family: str, widths: Sequence[int], grid_size: int, spline_order: int, dtype: torch.dtype
+) -> nn.Module:
+    """A KAN variant of the KAN's trainable count at (widths, G, k) (see variant_size)."""
+    size = variant_size(family, widths, grid_size, spline_order)
+    if family == "rbfkan":
+        return RBFKAN(widths, size, dtype=dtype)
+    if family == "chebykan":
+        return ChebyKAN(widths, size, dtype=dtype)
+    return GroupedKAN(widths, grid_size, spline_order, groups=1, rank=size, dtype=dtype)
+
+
 def describe(family: str, model: nn.Module, case: Case) -> dict:
     """Size, form and FLOPs per sample of a family's model (kanbench.flops)."""
     if family == "mlp":
@@ -276,6 +322,14 @@ def describe(family: str, model: nn.Module, case: Case) -> dict:
             **{f"flops_{c}": flops for c in FLOP_CONVENTIONS},
         }
     widths, g, k = case.widths, case.grid_size, case.spline_order
+    if family in VARIANTS:
+        size = variant_size(family, widths, g, k)
+        form = {"rbfkan": f"G={size}", "chebykan": f"D={size}"}.get(family, f"1 group R={size}")
+        return {
+            "n_params": count_trainable(model),
+            "form": form,
+            **{f"flops_{c}": None for c in FLOP_CONVENTIONS},
+        }
     if family == "kan":
         forms = [choose_form(g, k, a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)]
         form = ",".join(forms)
@@ -374,6 +428,43 @@ def time_side_by_side(
         q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (median,) * 3
         result[name] = (median, (q3 - q1) / median if median else math.nan)
     return result
+
+
+def time_against_matched_mlp(
+    model: nn.Module,
+    batch: int,
+    min_time: float = 0.5,
+    rounds: int = 5,
+    seed: int = 0,
+) -> dict:
+    """Forward + backward of any model against the MLP matched to its trainable count.
+
+    The MLP has as many linear layers as the model has layers (at least 2) and the width
+    whose count is nearest; both run side by side (time_side_by_side) on one batch of
+    uniform inputs in the model's dtype and device. Returns the median milliseconds of
+    each, their spreads, the MLP's width and size, and ratio = model / MLP.
+    """
+    parameter = next(model.parameters())
+    widths = list(model.widths)
+    depth = max(2, len(widths) - 1)
+    n = count_trainable(model)
+    match = match_mlp_width(n, widths[0], depth, widths[-1])
+    torch.manual_seed(seed)
+    mlp = MLP(widths[0], depth, match.width, widths[-1], dtype=parameter.dtype)
+    mlp = mlp.to(parameter.device)
+    x = torch.rand(batch, widths[0], dtype=parameter.dtype, device=parameter.device) * 2 - 1
+    y = torch.rand(batch, widths[-1], dtype=parameter.dtype, device=parameter.device)
+    works = {name: workloads(m, x, y)["fwd_bwd"] for name, m in (("model", model), ("mlp", mlp))}
+    timed = time_side_by_side(works, parameter.device.type, min_time, rounds)
+    return {
+        "n_params": n,
+        "mlp_width": match.width,
+        "mlp_n_params": match.size,
+        "fwd_bwd_ms": timed["model"][0] * 1e3,
+        "mlp_fwd_bwd_ms": timed["mlp"][0] * 1e3,
+        "spread": max(timed["model"][1], timed["mlp"][1]),
+        "ratio": timed["model"][0] / timed["mlp"][0],
+    }
 
 
 # --------------------------------------------------------------------------- memory

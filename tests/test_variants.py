@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from kanbench.config import register_library_tasks
-from kanbench.models import KAN, count_trainable
+from kanbench.models import KAN, count_trainable, kan_size, match_mlp_width
 from kanbench.models.chebyshev import ChebyKAN, ChebyKANLayer, chebyshev_t
 from kanbench.models.grouped import GroupedKAN, GroupedKANLayer, group_index
 from kanbench.models.rbf import RBFKAN, RBFKANLayer, gaussian_bases
@@ -213,7 +213,7 @@ def test_parameter_counts_match_the_formulas(widths):
         (lambda: GroupedKANLayer(2, 1, 5, rank=0), "rank"),
         (lambda: RBFKAN([2, 1], 5).refine(3), "new_size"),
         (lambda: ChebyKAN([2, 1], 5).refine(3), "new_size"),
-        (lambda: GroupedKAN([2, 1], 5).refine(3), "new_size"),
+        (lambda: GroupedKAN([2, 1], 5).refine(3), "new_grid_size"),
     ],
 )
 def test_bad_arguments_raise_a_value_error_naming_them(make, match):
@@ -288,3 +288,44 @@ def test_bad_variant_configs_fail_before_any_work_with_one_line(tmp_path, model,
         run(_config(tmp_path, *model))
     assert "\n" not in str(error.value)
     assert not (tmp_path / "records").exists()
+
+
+# --------------------------------------------------------------------------- bench
+
+
+def test_bench_sizes_the_variants_to_the_kans_count_and_records_and_reports_them(tmp_path):
+    from kanbench import analysis, bench, report
+
+    widths = (3, 5, 1)
+    for family in ("rbfkan", "chebykan"):
+        model = bench.build_variant(family, widths, 7, 3, F64)
+        assert count_trainable(model) == kan_size(widths, 7, 3)
+    grouped = bench.build_variant("grouped", widths, 7, 3, F64)
+    others = [grouped_kan_size(widths, 7, 3, 1, r) for r in range(1, 12)]
+    gap = abs(count_trainable(grouped) - kan_size(widths, 7, 3))
+    assert gap == min(abs(n - kan_size(widths, 7, 3)) for n in others)
+
+    case = bench.Case(
+        "custom", widths, 7, 3, 32, families=("kan", "rbfkan", "chebykan", "grouped", "mlp"),
+        metrics=("fwd_bwd",), memory=False, min_time=0.01, rounds=2,
+    )  # fmt: skip
+    (run,) = bench.run_study([case], tmp_path / "runs")
+    rows = {row["family"]: row for row in run["rows"]}
+    assert set(rows) == {"kan", "rbfkan", "chebykan", "grouped", "mlp"}
+    assert rows["rbfkan"]["n_params"] == rows["kan"]["n_params"]
+    assert all(row["fwd_bwd_ms"] > 0 for row in rows.values())
+    frame = analysis.load_bench(tmp_path / "runs")
+    ratios = frame.set_index("family")["fwd_bwd_ms_ratio"]
+    assert ratios["mlp"] == 1 and ratios["grouped"] > 0
+    assert report.main([str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 0
+
+
+def test_time_against_the_matched_mlp_matches_the_models_size():
+    from kanbench.bench import time_against_matched_mlp
+
+    model = GroupedKAN([3, 4, 1], 5, groups=None, rank=2, dtype=F64)
+    timed = time_against_matched_mlp(model, batch=16, min_time=0.01, rounds=2)
+    assert timed["n_params"] == count_trainable(model)
+    best = match_mlp_width(timed["n_params"], 3, 2, 1)
+    assert (timed["mlp_width"], timed["mlp_n_params"]) == (best.width, best.size)
+    assert timed["ratio"] == pytest.approx(timed["fwd_bwd_ms"] / timed["mlp_fwd_bwd_ms"])

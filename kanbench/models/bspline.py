@@ -454,6 +454,21 @@ def refined_grid_points(points: Tensor, new_grid_size: int) -> Tensor:
     return lo + frac * (hi - lo)
 
 
+def refined_grid(grid: Tensor, spline_order: int, new_grid_size: int) -> Tensor | None:
+    """The extended knots (rows, G' + 2k + 1) of grid extension G -> G' >= G (paper §2.4):
+    the new points follow the old spacing (refined_grid_points); None when G' = G."""
+    check_spline_args(new_grid_size, spline_order)
+    grid_size = grid.shape[1] - 2 * spline_order - 1
+    if new_grid_size < grid_size:
+        raise ValueError(
+            f"refine needs new_grid_size >= the current G = {grid_size}, got {new_grid_size}"
+        )
+    if new_grid_size == grid_size:
+        return None
+    points = refined_grid_points(grid_points(grid, spline_order), new_grid_size)
+    return extend_grid(points, spline_order)
+
+
 def grid_points_from_samples(
     x: Tensor,
     grid_size: int,

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from kanbench.models import bspline
-from kanbench.models.stack import LayerStack, check_width
+from kanbench.models.stack import LayerStack, check_width, set_parameter
 
 
 def group_index(in_features: int, groups: int) -> Tensor:
@@ -115,6 +115,8 @@ class GroupedKANLayer(nn.Module):
     def group_splines(self, x: Tensor) -> Tensor:
         """psi_{g(i) r}(x_i): (batch, in) -> (batch, in, R)."""
         bases = bspline.bspline_basis(x, self.knots)  # (batch, in, G + k)
+        if self.groups == 1:  # one matrix multiply: (batch in, G + k) @ (G + k, R)
+            return bases @ self.basis_coef[0].t()
         return torch.einsum("bim,irm->bir", bases, self.basis_coef[self.group_of])
 
     def coefficients(self) -> Tensor:
@@ -139,10 +141,7 @@ class GroupedKANLayer(nn.Module):
         coef = coef.transpose(0, 1).contiguous()  # (groups, R, G' + k)
         self.grid = grid.to(self.grid)
         self._knots = None
-        if coef.shape == self.basis_coef.shape:
-            self.basis_coef.copy_(coef)
-        else:
-            self.basis_coef = nn.Parameter(coef)
+        set_parameter(self, "basis_coef", coef)
 
     @torch.no_grad()
     def update_grid(
@@ -176,16 +175,9 @@ class GroupedKANLayer(nn.Module):
     @torch.no_grad()
     def refine(self, new_size: int) -> None:
         """Grid extension to G' >= G intervals, as the B-spline KAN's (Eq. 2.16)."""
-        bspline.check_spline_args(new_size, self.spline_order)
-        if new_size < self.grid_size:
-            raise ValueError(
-                f"refine needs new_size >= the current G = {self.grid_size}, got {new_size}"
-            )
-        if new_size == self.grid_size:
-            return
-        old_points = bspline.grid_points(self.grid, self.spline_order)
-        points = bspline.refined_grid_points(old_points, new_size)
-        self._set_grid(bspline.extend_grid(points, self.spline_order))
+        grid = bspline.refined_grid(self.grid, self.spline_order, new_size)
+        if grid is not None:
+            self._set_grid(grid)
 
     def extra_repr(self) -> str:
         return (

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from kanbench.models import bspline
 from kanbench.models.forms import FORMS, InputCache, kan_linear
 from kanbench.models.functions import get_function
-from kanbench.models.stack import LayerStack, check_width
+from kanbench.models.stack import LayerStack, check_width, set_parameter
 
 INITS = ("paper", "pykan")
 
@@ -288,11 +288,7 @@ class KANLayer(nn.Module):
         coef = bspline.refit_coefficients(self.grid, self.coef.detach(), grid, self.spline_order)
         self.grid = grid.to(self.grid)
         self._knots = None
-        if coef.shape == self.coef.shape:
-            with torch.no_grad():
-                self.coef.copy_(coef)
-        else:
-            self.coef = nn.Parameter(coef)
+        set_parameter(self, "coef", coef)
 
     @torch.no_grad()
     def update_grid(
@@ -321,17 +317,9 @@ class KANLayer(nn.Module):
     @torch.no_grad()
     def refine(self, new_grid_size: int) -> None:
         """Grid extension to G' >= G intervals (Eq. 2.16): knots follow the old spacing."""
-        bspline.check_spline_args(new_grid_size, self.spline_order)
-        if new_grid_size < self.grid_size:
-            raise ValueError(
-                f"refine needs new_grid_size >= the current G = {self.grid_size}, "
-                f"got {new_grid_size}"
-            )
-        if new_grid_size == self.grid_size:
-            return
-        old_points = bspline.grid_points(self.grid, self.spline_order)
-        points = bspline.refined_grid_points(old_points, new_grid_size)
-        self._set_grid(bspline.extend_grid(points, self.spline_order))
+        grid = bspline.refined_grid(self.grid, self.spline_order, new_grid_size)
+        if grid is not None:
+            self._set_grid(grid)
 
     def extra_repr(self) -> str:
         return (

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from kanbench.models.stack import LayerStack, check_width, sample_range
+from kanbench.models.stack import LayerStack, check_width, sample_range, set_parameter
 
 
 def gaussian_bases(z: Tensor, lo: Tensor, hi: Tensor, n_centres: int) -> Tensor:
@@ -121,10 +121,7 @@ class RBFKANLayer(nn.Module):
             )
         coef = solution.permute(2, 0, 1).contiguous().to(self.coef)
         self.lo, self.hi = lo.to(self.lo), hi.to(self.hi)
-        if coef.shape == self.coef.shape:
-            self.coef.copy_(coef)
-        else:
-            self.coef = nn.Parameter(coef)
+        set_parameter(self, "coef", coef)
 
     @torch.no_grad()
     def update_grid(

@@ -27,6 +27,17 @@ def check_width(name: str, value) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+@torch.no_grad()
+def set_parameter(module: nn.Module, name: str, value: Tensor) -> None:
+    """Give module's parameter `name` the value: in place when the shape is the same (an
+    optimiser holding it stays valid), else as a new Parameter."""
+    parameter = getattr(module, name)
+    if value.shape == parameter.shape:
+        parameter.copy_(value)
+    else:
+        setattr(module, name, nn.Parameter(value))
+
+
 class LayerStack(nn.Module):
     """Layers make_layer(n_{l-1}, n_l) for the widths [n_0, ..., n_L]."""
 
