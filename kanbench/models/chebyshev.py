@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from kanbench.models.stack import LayerStack, check_width, sample_range
+from kanbench.models.stack import LayerStack, check_width, sample_range, set_parameter
 
 INPUT_MAPS = ("tanh", "range")
 
@@ -167,8 +167,9 @@ class ChebyKANLayer(nn.Module):
             raise ValueError(
                 f"refine needs new_size >= the current D = {self.size}, got {new_size}"
             )
-        padded = nn.functional.pad(self.coef.detach(), (0, new_size - self.size))
-        self.coef = nn.Parameter(padded)
+        set_parameter(
+            self, "coef", nn.functional.pad(self.coef.detach(), (0, new_size - self.size))
+        )
 
     def extra_repr(self) -> str:
         return (
