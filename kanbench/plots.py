@@ -41,7 +41,7 @@ FORMATS = ("png", "pdf")
 _KAN_COLOR = "C0"
 _MLP_COLOR = "C1"
 _FAMILY_COLORS = {"kan": _KAN_COLOR, "mlp": _MLP_COLOR, "rbfkan": "C2", "chebykan": "C4"}
-_FAMILY_COLORS["grouped"] = "C5"
+_FAMILY_COLORS["grouped"] = "C9"
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">")
 
 
