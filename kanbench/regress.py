@@ -6,7 +6,7 @@ A *suite* (conf/regress/<name>.yaml, or a YAML file of the user's) names:
   kanbench.sweep.expand_sweep and trained by kanbench.run.run, `workers` at a time),
   with `overrides` (Hydra overrides) added to every job; null for none;
 - `speed`: a kanbench-bench preset given inline (kanbench.bench.preset_cases), measured
-  after the study in this process; null for none;
+  after the study in a fresh process (one process for every family); null for none;
 - `baseline`: the folder of the committed baseline (baseline.json);
 - `tolerances`: how far each kind of metric may move before it counts as a regression.
 
@@ -428,7 +428,8 @@ def _run_job(cfg: dict) -> str:
 
 
 def execute(plan: Plan) -> None:
-    """Train the plan's jobs (`workers` at a time), then time its probe cases, into its folder."""
+    """Train the plan's jobs (`workers` at a time), then time its probe cases in a fresh
+    process, all into the plan's folder."""
     started = time.perf_counter()
     total, workers = len(plan.jobs), min(plan.suite.workers, max(len(plan.jobs), 1))
 
@@ -449,8 +450,11 @@ def execute(plan: Plan) -> None:
     if plan.jobs:
         log.info("study: %d jobs in %.1f s", total, time.perf_counter() - started)
     if plan.cases:
+        # in a fresh process: timings in a process that trained before moved by up to 1.4x
         probe_started = time.perf_counter()
-        bench.run_study(plan.cases, plan.folder, resume=False)
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+            pool.submit(bench.run_study, plan.cases, plan.folder, False).result()
         log.info(
             "speed probe: %d cases in %.1f s", len(plan.cases), time.perf_counter() - probe_started
         )
