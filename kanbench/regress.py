@@ -148,7 +148,7 @@ def _series_labels(stages: pd.DataFrame) -> dict[str, str]:
     for run_id, row in first.iterrows():
         shape = row.get("shape")
         if isinstance(shape, str) and shape not in ("", "null"):
-            labels[run_id] = analysis._shape_text(shape)
+            labels[run_id] = shape  # compact JSON in the frame: "[2,1,1]"
         elif pd.notna(row.get("depth")):
             labels[run_id] = f"depth {row['depth']}"
         else:
