@@ -204,7 +204,15 @@ def load_preset(name: str, ladders: Sequence[str] | None = None, **overrides) ->
     spec = yaml.safe_load(path.read_text()) or {}
     if not isinstance(spec, dict):
         raise ValueError(f"preset {str(path)!r} must be a mapping, got {type(spec).__name__}")
-    _unknown(f"preset {path.name}", spec, _PRESET_KEYS)
+    return preset_cases(spec, path.name, ladders, **overrides)
+
+
+def preset_cases(
+    spec: dict, where: str, ladders: Sequence[str] | None = None, **overrides
+) -> list[Case]:
+    """The cases of a preset given as a mapping (a preset file's content); `where` names it
+    in errors. Arguments and errors as load_preset's."""
+    _unknown(f"preset {where}", spec, _PRESET_KEYS)
     common = {k: spec[k] for k in _PRESET_KEYS - set(LADDERS) if k in spec}
     common.update({k: v for k, v in overrides.items() if v is not None})
     wanted = _choices("ladders", ladders, LADDERS) if ladders else LADDERS
@@ -213,7 +221,7 @@ def load_preset(name: str, ladders: Sequence[str] | None = None, **overrides) ->
         part = spec.get(ladder)
         if part is None:
             continue
-        _unknown(f"preset {path.name}, ladder {ladder}", part, _LADDER_KEYS[ladder])
+        _unknown(f"preset {where}, ladder {ladder}", part, _LADDER_KEYS[ladder])
         settings = {
             "spline_order": part.get("order", 3),
             "families": tuple(part.get("families", ("kan", "mlp"))),
@@ -229,10 +237,10 @@ def load_preset(name: str, ladders: Sequence[str] | None = None, **overrides) ->
             else:
                 points = [(parse_widths(part["shape"]), part["grid"], b) for b in part["batches"]]
         except KeyError as error:
-            raise ValueError(f"preset {path.name}: ladder {ladder} lacks the key {error}") from None
+            raise ValueError(f"preset {where}: ladder {ladder} lacks the key {error}") from None
         cases += [check_case(Case(ladder, w, g, batch=b, **settings)) for w, g, b in points]
     if not cases:
-        raise ValueError(f"preset {path.name} has none of the ladders {list(wanted)}")
+        raise ValueError(f"preset {where} has none of the ladders {list(wanted)}")
     return cases
 
 

@@ -28,7 +28,7 @@ def _group_options(group: str) -> list[str]:
     return sorted(set(files) | set(stored))
 
 
-def _check_group_choices(argv: list[str]) -> str | None:
+def check_group_choices(argv: list[str]) -> str | None:
     """A one-line error for `group=option` overrides naming an option that does not exist."""
     for arg in argv:
         key, sep, value = arg.partition("=")
@@ -67,7 +67,7 @@ def train() -> None:
     """kanbench-train: train one model family on one task over its ladder of sizes."""
     register_library_tasks()
     argv = sys.argv[1:]
-    problem = _check_group_choices(argv)
+    problem = check_group_choices(argv)
     if problem is None and _is_multirun(argv):
         try:
             check_sweep(argv)

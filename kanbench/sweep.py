@@ -1,10 +1,10 @@
 """Multirun sweeps: every job checked before any work, and a progress line per finished job.
 
-check_sweep expands a `kanbench-train -m ...` command into its jobs the way Hydra's basic
+expand_sweep expands a `kanbench-train -m ...` command into its jobs the way Hydra's basic
 sweeper does (the experiment's hydra.sweeper.params, then the command line's sweeps) and
-validates each job's config, so that a bad value anywhere in a sweep stops it before the
-first job starts. It also refuses a sweep in which two jobs would be the same run (and so
-write the same record file).
+validates each job's config (check_sweep counts them; kanbench-regress runs them), so that
+a bad value anywhere in a sweep stops it before the first job starts. It also refuses a
+sweep in which two jobs would be the same run (and so write the same record file).
 
 SweepProgress is a Hydra callback: the sweep's process writes the number of jobs and the
 start time to <sweep dir>/sweep_progress.json; each job, wherever it runs (in-process, a
@@ -65,10 +65,18 @@ def job_overrides(sweeper_params: dict[str, str], arguments: Sequence[str]) -> l
 def check_sweep(arguments: Sequence[str]) -> int:
     """Compose and validate every job of a multirun; returns the number of jobs.
 
+    Raises ValueError (one line) as expand_sweep does.
+    """
+    return len(expand_sweep(arguments))
+
+
+def expand_sweep(arguments: Sequence[str]) -> list[tuple[list[str], dict]]:
+    """Every job of a multirun as (its overrides, its resolved config), each validated.
+
     Raises ValueError (one line) for the first job whose config is invalid, and for two
     jobs with the same run id. Each distinct choice of config groups is composed once and
     the jobs' other overrides are applied to a copy, so a sweep of a thousand jobs is
-    checked in seconds.
+    checked in seconds. A resolved config is what kanbench.run.run takes.
     """
     from hydra import compose, initialize_config_module
     from hydra.errors import HydraException
@@ -77,6 +85,7 @@ def check_sweep(arguments: Sequence[str]) -> int:
 
     job_args = [a for a in arguments if not a.startswith(("hydra.", "hydra/", "-"))]
     seen: dict[str, list[str]] = {}
+    expanded: list[tuple[list[str], dict]] = []
     with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
         try:
             fixed = [a for a in job_args if not _is_sweep(a)]
@@ -84,9 +93,9 @@ def check_sweep(arguments: Sequence[str]) -> int:
             jobs = job_overrides(sweeper_params(base), job_args)
             composed: dict[tuple[str, ...], DictConfig] = {}
             for job in jobs:
-                cfg = _job_config(job, composed, compose)
+                cfg = OmegaConf.to_container(_job_config(job, composed, compose), resolve=True)
                 try:
-                    config = run_config(OmegaConf.to_container(cfg, resolve=True))
+                    config = run_config(cfg)
                 except ValueError as error:
                     raise ValueError(f"job [{' '.join(job)}]: {error}") from None
                 if config.run_id in seen:
@@ -95,10 +104,11 @@ def check_sweep(arguments: Sequence[str]) -> int:
                         f"the same run ({config.run_id}); sweep only keys that change the run"
                     )
                 seen[config.run_id] = job
+                expanded.append((job, cfg))
         except HydraException as error:
             lines = [line.strip() for line in str(error).splitlines() if line.strip()]
             raise ValueError(" ".join(dict.fromkeys([lines[0], lines[-1]]))) from None
-    return len(jobs)
+    return expanded
 
 
 def _job_config(job: list[str], composed: dict, compose) -> DictConfig:

@@ -34,6 +34,7 @@ EXPERIMENT_JOBS = {
     "special": 15 * 3 * 5 * 3,
     "feynman": 33 * 3 * 5 * 3,
     "quick": 2 * 2,
+    "ci": 2 * 2,
 }
 
 
