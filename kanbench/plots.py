@@ -229,7 +229,8 @@ def scaling_grid(analysis: Analysis, tasks: Sequence[str] | None = None, ncols: 
         raise ValueError("tasks must name at least one task of the analysis, got none")
     ncols = min(ncols, len(tasks))
     nrows = math.ceil(len(tasks) / ncols)
-    figure = Figure(figsize=(3.4 * ncols + 0.4, 2.9 * nrows + 0.8), layout="constrained")
+    width = 3.4 * ncols + 0.4
+    figure = Figure(figsize=(width, 2.9 * nrows + 0.8), layout="constrained")
     layers = []
     legend: dict[str, object] = {}
     for index, task in enumerate(tasks):
@@ -245,10 +246,16 @@ def scaling_grid(analysis: Analysis, tasks: Sequence[str] | None = None, ncols: 
             list(legend.values()),
             list(legend),
             loc="outside lower center",
-            ncols=min(len(legend), 2 * ncols),
+            ncols=min(len(legend), 2 * ncols, _legend_columns(width, legend)),
             fontsize=7,
         )
     return Drawn(figure, layers)
+
+
+def _legend_columns(width: float, legend: dict) -> int:
+    """As many legend columns as fit the figure's width (inches) at 7-point text."""
+    longest = max(len(label) for label in legend)
+    return max(1, math.floor(width / (0.065 * longest + 0.45)))
 
 
 # --------------------------------------------------------------------------- KAN history
