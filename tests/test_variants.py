@@ -329,3 +329,23 @@ def test_time_against_the_matched_mlp_matches_the_models_size():
     best = match_mlp_width(timed["n_params"], 3, 2, 1)
     assert (timed["mlp_width"], timed["mlp_n_params"]) == (best.width, best.size)
     assert timed["ratio"] == pytest.approx(timed["fwd_bwd_ms"] / timed["mlp_fwd_bwd_ms"])
+
+
+@pytest.mark.parametrize("groups, rank", [(1, 1), (2, 3), (None, 2)])
+def test_grouped_dense_and_sparse_forms_agree_in_values_and_gradients(groups, rank):
+    torch.manual_seed(4)
+    layer = GroupedKANLayer(3, 2, 7, 3, groups=groups, rank=rank, dtype=F64)
+    x = torch.rand(50, 3, dtype=F64) * 2.4 - 1.2  # some inputs outside the grid
+    results = []
+    for form in ("dense", "sparse"):
+        layer.form = form
+        xr = x.clone().requires_grad_()
+        y = layer(xr)
+        grads = torch.autograd.grad(
+            (y * torch.arange(1.0, 3.0, dtype=F64)).sum(), [xr, *layer.parameters()]
+        )
+        results.append((y, grads))
+    (y_dense, g_dense), (y_sparse, g_sparse) = results
+    torch.testing.assert_close(y_sparse, y_dense, rtol=1e-12, atol=1e-12)
+    for a, b in zip(g_sparse, g_dense, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
