@@ -22,6 +22,8 @@ from kanbench.tasks import Task, list_tasks, task_from_config
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("cpu", "cuda")
 FAMILIES = ("kan", "mlp", "kan_symbolic", "rbfkan", "chebykan", "grouped")
+# the families an MLP ladder can be matched to (model.kan_family)
+MATCHABLE_FAMILIES = ("kan", "rbfkan", "chebykan", "grouped")
 OPTIMIZERS = ("lbfgs", "adam")
 LOGGERS = ("none", "wandb")
 # keys that change where or how a run reports, not what it computes: left out of its id
@@ -137,6 +139,9 @@ class MlpConfig:
     kan_shape: tuple[int, ...] | None = None
     kan_grids: tuple[int, ...] = (3, 5, 10, 20, 50, 100, 200, 500, 1000)
     kan_spline_order: int = 3
+    kan_family: str = "kan"
+    kan_groups: int | None = 1
+    kan_rank: int = 1
     activation: str = "silu"
     steps: int = 1800
     restarts: int = 3
@@ -284,6 +289,13 @@ def _model(section: Any, task: Task) -> StagedConfig | MlpConfig:
         kan_shape = model.kan_shape or default_kan_shape(task)
         _shape("model.kan_shape", kan_shape, task)
         _schedule("model.kan_grids", model.kan_grids)
+        _choice("model.kan_family", model.kan_family, MATCHABLE_FAMILIES)
+        _integer("model.kan_spline_order", model.kan_spline_order, minimum=1)
+        _integer("model.kan_rank", model.kan_rank, minimum=1)
+        if model.kan_groups is not None:
+            _integer("model.kan_groups", model.kan_groups, minimum=1)
+        if model.kan_family == "rbfkan":
+            _integer("model.kan_grids", model.kan_grids[0], minimum=2)
         model = MlpConfig(**{**_as_dict(model), "kan_shape": tuple(kan_shape)})
     else:
         raise ValueError("model needs a width, target_params, or match_kan: true")

@@ -45,6 +45,7 @@ from kanbench.models import KAN, MLP, count_trainable, kan_size, match_mlp_width
 from kanbench.models.chebyshev import ChebyKAN
 from kanbench.models.grouped import GroupedKAN
 from kanbench.models.rbf import RBFKAN
+from kanbench.models.size import staged_size
 from kanbench.models.stack import LayerStack
 from kanbench.monitor import Progress
 
@@ -394,7 +395,10 @@ def mlp_targets(m: MlpConfig) -> list[int] | None:
         return None
     if m.target_params is not None:
         return list(m.target_params)
-    return [kan_size(m.kan_shape, g, m.kan_spline_order) for g in m.kan_grids]
+    return [
+        staged_size(m.kan_family, m.kan_shape, g, m.kan_spline_order, m.kan_groups, m.kan_rank)
+        for g in m.kan_grids
+    ]
 
 
 def train_mlp(

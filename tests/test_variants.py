@@ -349,3 +349,26 @@ def test_grouped_dense_and_sparse_forms_agree_in_values_and_gradients(groups, ra
     torch.testing.assert_close(y_sparse, y_dense, rtol=1e-12, atol=1e-12)
     for a, b in zip(g_sparse, g_dense, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "family, extra",
+    [("rbfkan", []), ("chebykan", []), ("grouped", ["model.kan_groups=null", "model.kan_rank=2"])],
+)
+def test_an_mlp_ladder_is_matched_to_a_variants_counts(family, extra):
+    from kanbench.config import run_config
+    from kanbench.models.size import staged_size
+    from kanbench.train import mlp_targets
+
+    def mlp_config(*overrides):
+        register_library_tasks()
+        with initialize_config_module("kanbench.conf", version_base="1.3"):
+            cfg = compose("train", overrides=["model=mlp", "task=exp_sin_y2", *overrides])
+        return run_config(OmegaConf.to_container(cfg, resolve=True))
+
+    model = mlp_config(f"model.kan_family={family}", "model.kan_grids=[3,5,10]", *extra).model
+    groups, rank = (None, 2) if family == "grouped" else (1, 1)
+    expected = [staged_size(family, [2, 1, 1], g, 3, groups, rank) for g in (3, 5, 10)]
+    assert mlp_targets(model) == expected
+    with pytest.raises(ValueError, match="kan_family"):
+        mlp_config("model.kan_family=pykan")
