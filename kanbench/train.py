@@ -1,5 +1,8 @@
 """Training loops: a KAN stage by stage through its grid schedule, an MLP per target size.
 
+The KAN's variants (RBF, Chebyshev, grouped; kanbench.models) train as the KAN does, through
+their own size schedule (centres, degrees, grids), grown in place between stages.
+
 A stage trains one model size with a fresh optimiser for a fixed number of steps on the
 full training batch (MSE loss) and ends in one record. For a KAN the stages follow its
 grid schedule: between stages the grid is extended by least squares (paper §2.4), and
@@ -274,8 +277,12 @@ def build_staged(cfg: RunConfig, size: int, restart: int = 0) -> LayerStack:
     seeded for start `restart` (start 0: the run's seed)."""
     m = cfg.model
     torch.manual_seed(cfg.seed + RESTART_SEED_STRIDE * restart)
-    common = {"grid_range": m.grid_range, "bias": m.bias, "dtype": cfg.torch_dtype}
-    common["device"] = cfg.device
+    common = {
+        "grid_range": m.grid_range,
+        "bias": m.bias,
+        "dtype": cfg.torch_dtype,
+        "device": cfg.device,
+    }
     if isinstance(m, RbfKanConfig):
         return RBFKAN(m.shape, size, layernorm=m.layernorm, noise_scale=m.noise_scale, **common)
     if isinstance(m, ChebyKanConfig):
