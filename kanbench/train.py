@@ -416,16 +416,19 @@ def train_mlp(
 ) -> Iterator[tuple[dict, list]]:
     """Yield (record, history) for each MLP size, each trained from scratch.
 
-    Sizes are independent, so one that diverges does not stop the others.
+    Sizes are independent, so one that diverges does not stop the others. Targets that
+    match the same width give one size (the first target's), not identical repeats.
     """
     m: MlpConfig = cfg.model
     d_in = cfg.task.input_dim
     targets = mlp_targets(m)
-    sizes = (
-        [(m.width, None)]
-        if targets is None
-        else [(match_mlp_width(t, d_in, m.depth, 1).width, t) for t in targets]
-    )
+    if targets is None:
+        sizes = [(m.width, None)]
+    else:  # two targets can round to one width: that MLP is trained once, for the first
+        first_target: dict[int, int] = {}
+        for target in targets:
+            first_target.setdefault(match_mlp_width(target, d_in, m.depth, 1).width, target)
+        sizes = list(first_target.items())
     for stage, (width, target) in enumerate(sizes):
         started = _now()
 

@@ -266,3 +266,23 @@ def test_a_wider_kan_trains_through_grid_extension(tmp_path):
     result = _run_tiny(tmp_path, "model.shape=[2,4,1]", "model.restarts=1")
     assert result.status == "complete" and len(result.records) == 2
     assert result.records[1]["n_params"] == 12 * (5 + 5)
+
+
+def test_mlp_targets_that_round_to_one_width_train_it_once(tmp_path):
+    # J0(20x)'s [1,1] KAN counts 8, 10 and 15 at G = 3, 5, 10: depth-3 widths 1, 2 and 2
+    result = run(
+        _compose(
+            [
+                "model=mlp",
+                "task=bessel_j0_20x",
+                "model.kan_grids=[3,5,10]",
+                "model.steps=2",
+                "model.restarts=1",
+                *DATA,
+                f"out_dir={tmp_path}",
+            ]
+        )
+    )
+    widths = [r["width"] for r in result.records]
+    assert widths == sorted(set(widths)) and len(widths) == 2
+    assert [r["target_params"] for r in result.records] == [8, 10]
