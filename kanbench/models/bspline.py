@@ -454,6 +454,14 @@ def refined_grid_points(points: Tensor, new_grid_size: int) -> Tensor:
     return lo + frac * (hi - lo)
 
 
+def keep_degenerate(points: Tensor, old_points: Tensor) -> Tensor:
+    """points (rows, G + 1), except rows whose span is (nearly) zero, as when all samples of
+    an input are equal: those keep old_points."""
+    span = points[:, -1] - points[:, 0]
+    degenerate = span <= 1e-8 * (1 + points.abs().amax(dim=1))
+    return torch.where(degenerate[:, None], old_points, points)
+
+
 def refined_grid(grid: Tensor, spline_order: int, new_grid_size: int) -> Tensor | None:
     """The extended knots (rows, G' + 2k + 1) of grid extension G -> G' >= G (paper §2.4):
     the new points follow the old spacing (refined_grid_points); None when G' = G."""

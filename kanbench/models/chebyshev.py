@@ -25,7 +25,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from kanbench.models.stack import LayerStack, check_width, sample_range, set_parameter
+from kanbench.models.stack import (
+    LayerStack,
+    check_growth,
+    check_range,
+    check_width,
+    sample_range,
+    set_parameter,
+)
 
 INPUT_MAPS = ("tanh", "range")
 
@@ -94,11 +101,10 @@ class ChebyKANLayer(nn.Module):
         super().__init__()
         check_width("in_features", in_features)
         check_width("out_features", out_features)
-        _check_degree(degree)
+        check_width("degree (D)", degree)
         if input_map not in INPUT_MAPS:
             raise ValueError(f"input_map must be one of {INPUT_MAPS}, got {input_map!r}")
-        if len(grid_range) != 2 or not grid_range[0] < grid_range[1]:
-            raise ValueError(f"grid_range must be an increasing pair (lo, hi), got {grid_range!r}")
+        check_range("grid_range", grid_range)
         self.in_features, self.out_features, self.input_map = in_features, out_features, input_map
         factory = {"dtype": dtype or torch.get_default_dtype(), "device": device}
         self.register_buffer("lo", torch.full((in_features,), float(grid_range[0]), **factory))
@@ -162,11 +168,8 @@ class ChebyKANLayer(nn.Module):
     @torch.no_grad()
     def refine(self, new_size: int) -> None:
         """D -> D' >= D, with zero coefficients for T_{D+1} .. T_{D'}: the function is kept."""
-        _check_degree(new_size)
-        if new_size < self.size:
-            raise ValueError(
-                f"refine needs new_size >= the current D = {self.size}, got {new_size}"
-            )
+        check_width("degree (D)", new_size)
+        check_growth(new_size, self.size, "D")
         set_parameter(
             self, "coef", nn.functional.pad(self.coef.detach(), (0, new_size - self.size))
         )
@@ -176,11 +179,6 @@ class ChebyKANLayer(nn.Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"D={self.size}, input_map={self.input_map}, bias={self.bias is not None}"
         )
-
-
-def _check_degree(degree) -> None:
-    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
-        raise ValueError(f"degree (D) must be an integer >= 1, got {degree!r}")
 
 
 class ChebyKAN(LayerStack):

@@ -26,7 +26,14 @@ import torch
 from torch import Tensor, nn
 
 from kanbench.models import bspline
-from kanbench.models.stack import LayerStack, check_width, set_parameter
+from kanbench.models.kan import SplineGridLayer
+from kanbench.models.stack import (
+    LayerStack,
+    check_range,
+    check_samples,
+    check_width,
+    set_parameter,
+)
 
 FORMS = ("auto", "dense", "sparse")
 # "auto" gathers the k + 1 active coefficient rows once G + k exceeds this many times k + 1;
@@ -41,7 +48,7 @@ def group_index(in_features: int, groups: int) -> Tensor:
     return torch.arange(in_features) * groups // in_features
 
 
-class GroupedKANLayer(nn.Module):
+class GroupedKANLayer(SplineGridLayer):
     """One grouped KAN layer (see the module docstring).
 
     groups: None (one group per input) or at most in_features; rank R >= 1. Parameters:
@@ -81,8 +88,7 @@ class GroupedKANLayer(nn.Module):
                 f"groups must be at most in_features = {in_features} (or None: one per "
                 f"input), got {groups}"
             )
-        if len(grid_range) != 2 or not grid_range[0] < grid_range[1]:
-            raise ValueError(f"grid_range must be an increasing pair (lo, hi), got {grid_range!r}")
+        check_range("grid_range", grid_range)
         if not 0.0 <= grid_eps <= 1.0:
             raise ValueError(f"grid_eps must lie in [0, 1], got {grid_eps!r}")
         self.in_features, self.out_features = in_features, out_features
@@ -97,24 +103,10 @@ class GroupedKANLayer(nn.Module):
         self.mixing = nn.Parameter(torch.empty(out_features, in_features, rank, **factory))
         self.scale_base = nn.Parameter(torch.empty(out_features, in_features, **factory))
         self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
-        self._knots: tuple[tuple, bspline.Knots] | None = None
         self.reset_parameters()
 
-    @property
-    def grid_size(self) -> int:
-        """G, the number of grid intervals."""
-        return self.grid.shape[1] - 2 * self.spline_order - 1
-
-    size = grid_size
-
-    @property
-    def knots(self) -> bspline.Knots:
-        """Every input's grid (its group's), prepared; recomputed when the grid changes."""
-        key = (self.grid.data_ptr(), self.grid._version, self.grid.shape, self.grid.dtype)
-        if self._knots is None or self._knots[0] != key:
-            per_input = self.grid[self.group_of]  # (in, G + 2k + 1)
-            self._knots = (key, bspline.prepare_knots(per_input, self.spline_order))
-        return self._knots[1]
+    def _input_grid(self) -> Tensor:
+        return self.grid[self.group_of]  # every input gets its group's grid: (in, G + 2k + 1)
 
     def reset_parameters(self) -> None:
         with torch.no_grad():
@@ -173,14 +165,11 @@ class GroupedKANLayer(nn.Module):
         y = y + psi.flatten(1) @ self.mixing.flatten(1).t()  # (b, in R) @ (in R, out)
         return y if self.bias is None else y + self.bias
 
-    def _set_grid(self, grid: Tensor) -> None:
-        """Replace the groups' knots, refitting the a's so that every psi is kept."""
-        old = self.basis_coef.detach().transpose(0, 1)  # (R, groups, G + k)
-        coef = bspline.refit_coefficients(self.grid, old, grid, self.spline_order)
-        coef = coef.transpose(0, 1).contiguous()  # (groups, R, G' + k)
-        self.grid = grid.to(self.grid)
-        self._knots = None
-        set_parameter(self, "basis_coef", coef)
+    def _spline_coef(self) -> Tensor:
+        return self.basis_coef.transpose(0, 1)  # the R splines per group: (R, groups, G + k)
+
+    def _store_spline_coef(self, coef: Tensor) -> None:
+        set_parameter(self, "basis_coef", coef.transpose(0, 1).contiguous())
 
     @torch.no_grad()
     def update_grid(
@@ -188,14 +177,9 @@ class GroupedKANLayer(nn.Module):
     ) -> None:
         """Adapt each group's grid to the pooled samples of its inputs, x (batch, in), as
         the B-spline KAN does per input (bounds (lo, hi), each (in,), and margin alike)."""
-        if x.dim() != 2 or x.shape[1] != self.in_features or x.shape[0] < 2:
-            raise ValueError(
-                f"update_grid needs samples of shape (batch >= 2, {self.in_features}), "
-                f"got {tuple(x.shape)}"
-            )
+        check_samples(x, self.in_features)
         x = x.to(self.grid.dtype)
-        old_points = bspline.grid_points(self.grid, self.spline_order)  # (groups, G + 1)
-        points = old_points.clone()
+        points = bspline.grid_points(self.grid, self.spline_order).clone()  # (groups, G + 1)
         for g in range(self.groups):
             members = (self.group_of == g).nonzero().flatten()
             pooled = x[:, members].reshape(-1, 1)  # (batch * members, 1)
@@ -205,18 +189,9 @@ class GroupedKANLayer(nn.Module):
                 group_bounds = (lo.reshape(1), hi.reshape(1))
             new = bspline.grid_points_from_samples(
                 pooled, self.grid_size, self.grid_eps, group_bounds, margin
-            )[0]
-            span = new[-1] - new[0]
-            if span > 1e-8 * (1 + new.abs().max()):
-                points[g] = new
+            )
+            points[g] = bspline.keep_degenerate(new, points[g : g + 1])[0]
         self._set_grid(bspline.extend_grid(points, self.spline_order))
-
-    @torch.no_grad()
-    def refine(self, new_size: int) -> None:
-        """Grid extension to G' >= G intervals, as the B-spline KAN's (Eq. 2.16)."""
-        grid = bspline.refined_grid(self.grid, self.spline_order, new_size)
-        if grid is not None:
-            self._set_grid(grid)
 
     def extra_repr(self) -> str:
         return (

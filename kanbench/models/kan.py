@@ -26,12 +26,60 @@ from torch import Tensor, nn
 from kanbench.models import bspline
 from kanbench.models.forms import FORMS, InputCache, kan_linear
 from kanbench.models.functions import get_function
-from kanbench.models.stack import LayerStack, check_width, set_parameter
+from kanbench.models.stack import LayerStack, check_samples, check_width, set_parameter
 
 INITS = ("paper", "pykan")
 
 
-class KANLayer(nn.Module):
+class SplineGridLayer(nn.Module):
+    """What layers of B-splines on a grid buffer share: G, the prepared knots, grid
+    extension, and replacing the grid with the splines refitted so that they are kept.
+
+    A subclass holds spline_order and the buffer grid (rows, G + 2k + 1), and says which
+    coefficients the grid carries: _spline_coef() -> (*, rows, G + k) and
+    _store_spline_coef(coef). Its inputs use the grid rows _input_grid() (in, G + 2k + 1).
+    """
+
+    _knots: tuple[tuple, bspline.Knots] | None = None
+
+    @property
+    def grid_size(self) -> int:
+        """G, the number of grid intervals."""
+        return self.grid.shape[1] - 2 * self.spline_order - 1
+
+    @property
+    def size(self) -> int:
+        """The stage knob that LayerStack.refine grows: G."""
+        return self.grid_size
+
+    def _input_grid(self) -> Tensor:
+        return self.grid
+
+    @property
+    def knots(self) -> bspline.Knots:
+        """The inputs' grids prepared for evaluation, recomputed whenever the grid changes."""
+        key = (self.grid.data_ptr(), self.grid._version, self.grid.shape, self.grid.dtype)
+        if self._knots is None or self._knots[0] != key:
+            self._knots = (key, bspline.prepare_knots(self._input_grid(), self.spline_order))
+        return self._knots[1]
+
+    def _set_grid(self, grid: Tensor) -> None:
+        """Replace the knots, refitting the coefficients so that the splines are kept."""
+        old = self._spline_coef().detach()
+        coef = bspline.refit_coefficients(self.grid, old, grid, self.spline_order)
+        self.grid = grid.to(self.grid)
+        self._knots = None
+        self._store_spline_coef(coef)
+
+    @torch.no_grad()
+    def refine(self, new_grid_size: int) -> None:
+        """Grid extension to G' >= G intervals (Eq. 2.16): knots follow the old spacing."""
+        grid = bspline.refined_grid(self.grid, self.spline_order, new_grid_size)
+        if grid is not None:
+            self._set_grid(grid)
+
+
+class KANLayer(SplineGridLayer):
     """One KAN layer of in_features x out_features learnable edge functions.
 
     Parameters: coef c (out, in, G + k), scale_base w_b (out, in), scale_spline w_s
@@ -87,7 +135,6 @@ class KANLayer(nn.Module):
         self.scale_base = nn.Parameter(torch.empty(out_features, in_features, **factory))
         self.scale_spline = nn.Parameter(torch.empty(out_features, in_features, **factory))
         self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
-        self._knots: tuple[tuple, bspline.Knots] | None = None
         self.input_cache: InputCache | None = InputCache()  # None: evaluate every input anew
         self.register_buffer("mask", torch.ones(out_features, in_features, **factory))
         self.register_buffer("symbolic_mask", torch.zeros(out_features, in_features, **factory))
@@ -96,21 +143,6 @@ class KANLayer(nn.Module):
         self.symbolic_names: list[str] = []
         self.edited = False  # True once an edge is masked or fixed
         self.reset_parameters()
-
-    @property
-    def grid_size(self) -> int:
-        """G, the number of grid intervals."""
-        return self.grid.shape[1] - 2 * self.spline_order - 1
-
-    size = grid_size  # the stage knob that LayerStack.refine grows
-
-    @property
-    def knots(self) -> bspline.Knots:
-        """The grid prepared for evaluation, recomputed whenever the grid has changed."""
-        key = (self.grid.data_ptr(), self.grid._version, self.grid.shape, self.grid.dtype)
-        if self._knots is None or self._knots[0] != key:
-            self._knots = (key, bspline.prepare_knots(self.grid, self.spline_order))
-        return self._knots[1]
 
     def reset_parameters(self) -> None:
         """Initialise the parameters as `init` says (see the class docstring)."""
@@ -283,11 +315,10 @@ class KANLayer(nn.Module):
         """sum_m c_jim B_m(x_i) for every edge: (batch, in) -> (batch, in, out)."""
         return bspline.spline_values(x, self.grid, self.coef, self.spline_order)
 
-    def _set_grid(self, grid: Tensor) -> None:
-        """Replace the knots, refitting the coefficients so that the splines are kept."""
-        coef = bspline.refit_coefficients(self.grid, self.coef.detach(), grid, self.spline_order)
-        self.grid = grid.to(self.grid)
-        self._knots = None
+    def _spline_coef(self) -> Tensor:
+        return self.coef  # (out, in, G + k)
+
+    def _store_spline_coef(self, coef: Tensor) -> None:
         set_parameter(self, "coef", coef)
 
     @torch.no_grad()
@@ -301,25 +332,11 @@ class KANLayer(nn.Module):
         (in,), widen that range to a known input domain, and margin by that fraction of
         it on each side. An input whose samples are (nearly) constant keeps its grid.
         """
-        if x.dim() != 2 or x.shape[1] != self.in_features or x.shape[0] < 2:
-            raise ValueError(
-                f"update_grid needs samples of shape (batch >= 2, "
-                f"{self.in_features}), got {tuple(x.shape)}"
-            )
+        check_samples(x, self.in_features)
         x = x.to(self.grid.dtype)
         points = bspline.grid_points_from_samples(x, self.grid_size, self.grid_eps, bounds, margin)
-        old_points = bspline.grid_points(self.grid, self.spline_order)
-        span = points[:, -1] - points[:, 0]
-        degenerate = span <= 1e-8 * (1 + points.abs().amax(dim=1))
-        points[degenerate] = old_points[degenerate]
+        points = bspline.keep_degenerate(points, bspline.grid_points(self.grid, self.spline_order))
         self._set_grid(bspline.extend_grid(points, self.spline_order))
-
-    @torch.no_grad()
-    def refine(self, new_grid_size: int) -> None:
-        """Grid extension to G' >= G intervals (Eq. 2.16): knots follow the old spacing."""
-        grid = bspline.refined_grid(self.grid, self.spline_order, new_grid_size)
-        if grid is not None:
-            self._set_grid(grid)
 
     def extra_repr(self) -> str:
         return (

@@ -22,7 +22,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from kanbench.models.stack import LayerStack, check_width, sample_range, set_parameter
+from kanbench.models.stack import (
+    LayerStack,
+    check_growth,
+    check_range,
+    check_width,
+    sample_range,
+    set_parameter,
+)
 
 
 def gaussian_bases(z: Tensor, lo: Tensor, hi: Tensor, n_centres: int) -> Tensor:
@@ -57,9 +64,8 @@ class RBFKANLayer(nn.Module):
         super().__init__()
         check_width("in_features", in_features)
         check_width("out_features", out_features)
-        _check_centres(n_centres)
-        if len(grid_range) != 2 or not grid_range[0] < grid_range[1]:
-            raise ValueError(f"grid_range must be an increasing pair (lo, hi), got {grid_range!r}")
+        check_width("n_centres (G)", n_centres, minimum=2)
+        check_range("grid_range", grid_range)
         if layernorm and in_features < 2:
             raise ValueError(
                 "layernorm needs a layer of at least 2 inputs (over 1 input it outputs 0), "
@@ -135,11 +141,8 @@ class RBFKANLayer(nn.Module):
     @torch.no_grad()
     def refine(self, new_size: int) -> None:
         """G -> G' >= G centres over the same range, c refitted by least squares."""
-        _check_centres(new_size)
-        if new_size < self.size:
-            raise ValueError(
-                f"refine needs new_size >= the current G = {self.size}, got {new_size}"
-            )
+        check_width("n_centres (G)", new_size, minimum=2)
+        check_growth(new_size, self.size, "G")
         if new_size > self.size:
             self._refit(self.lo, self.hi, new_size)
 
@@ -148,11 +151,6 @@ class RBFKANLayer(nn.Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"G={self.size}, layernorm={self.norm is not None}, bias={self.bias is not None}"
         )
-
-
-def _check_centres(n_centres) -> None:
-    if isinstance(n_centres, bool) or not isinstance(n_centres, int) or n_centres < 2:
-        raise ValueError(f"n_centres (G) must be an integer >= 2, got {n_centres!r}")
 
 
 class RBFKAN(LayerStack):

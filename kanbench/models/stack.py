@@ -21,10 +21,31 @@ import torch
 from torch import Tensor, nn
 
 
-def check_width(name: str, value) -> None:
-    """ValueError unless value is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def check_width(name: str, value, minimum: int = 1) -> None:
+    """ValueError unless value is an integer >= minimum (a positive one by default)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+
+
+def check_range(name: str, pair) -> None:
+    """ValueError unless pair is an increasing pair (lo, hi)."""
+    if len(pair) != 2 or not pair[0] < pair[1]:
+        raise ValueError(f"{name} must be an increasing pair (lo, hi), got {pair!r}")
+
+
+def check_samples(x: Tensor, in_features: int) -> None:
+    """ValueError unless x is a batch of at least 2 samples (batch, in_features)."""
+    if x.dim() != 2 or x.shape[1] != in_features or x.shape[0] < 2:
+        raise ValueError(
+            f"update_grid needs samples of shape (batch >= 2, {in_features}), got {tuple(x.shape)}"
+        )
+
+
+def check_growth(new_size: int, size: int, knob: str) -> None:
+    """ValueError unless a size-up goes to a size >= the current one (knob: its symbol)."""
+    if new_size < size:
+        raise ValueError(f"refine needs new_size >= the current {knob} = {size}, got {new_size}")
 
 
 @torch.no_grad()
@@ -101,11 +122,7 @@ def sample_range(
     bounds (lo, hi) widen it to a known input domain; margin widens it by that fraction of
     hi - lo on each side. An input whose samples are (nearly) constant keeps its old range.
     """
-    if x.dim() != 2 or x.shape[0] < 2 or x.shape[1] != old[0].shape[0]:
-        raise ValueError(
-            f"update_grid needs samples of shape (batch >= 2, {old[0].shape[0]}), "
-            f"got {tuple(x.shape)}"
-        )
+    check_samples(x, old[0].shape[0])
     lo, hi = x.amin(dim=0).to(old[0]), x.amax(dim=0).to(old[0])
     if bounds is not None:
         lo, hi = torch.minimum(lo, bounds[0].to(lo)), torch.maximum(hi, bounds[1].to(hi))
