@@ -21,8 +21,9 @@ Per case and family, in one process and side by side:
   strong-Wolfe line search, as the trainer's LBFGS): every family's call is timed in turn
   in each of `rounds` rounds (order reversed every other round), a round's block repeats a
   call until it has run min_time / (rounds x families) seconds; the median per call over
-  rounds is reported with its spread, (q75 - q25) / median. CPU: wall clock; CUDA:
-  events around the block, then a synchronise.
+  rounds is reported with its spread, (q75 - q25) / median. CPU: wall clock, with freed
+  memory kept for reuse (kanbench.memory.reusing_malloc); CUDA: events around the block,
+  then a synchronise.
 - throughput: batch / forward+backward time, in samples per second;
 - peak memory that one forward + backward adds: CPU the resident-set probe of
   kanbench.memory (run after every timing, as it pins the allocator's settings); CUDA
@@ -417,9 +418,23 @@ def time_side_by_side(
 ) -> dict[str, tuple[float, float]]:
     """(median seconds per call, spread) of each callable, timed in turn in every round.
 
-    spread = (q75 - q25) / median over the rounds: the noise of the measurement.
+    spread = (q75 - q25) / median over the rounds: the noise of the measurement. Freed
+    memory is kept for reuse meanwhile (memory.reusing_malloc).
     """
-    clock = _clock(device)
+    with memory.reusing_malloc():
+        samples = _interleaved_samples(works, _clock(device), min_time, rounds)
+    result = {}
+    for name, values in samples.items():
+        median = statistics.median(values)
+        q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (median,) * 3
+        result[name] = (median, (q3 - q1) / median if median else math.nan)
+    return result
+
+
+def _interleaved_samples(
+    works: dict[str, Callable], clock: Callable, min_time: float, rounds: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each callable in each round, the order reversed every other one."""
     repeats = {}
     for name, work in works.items():
         work()  # warm-up (allocations, lazy initialisation)
@@ -430,12 +445,7 @@ def time_side_by_side(
     for round_ in range(rounds):
         for name in names if round_ % 2 == 0 else names[::-1]:
             samples[name].append(clock(works[name], repeats[name]) / repeats[name])
-    result = {}
-    for name, values in samples.items():
-        median = statistics.median(values)
-        q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (median,) * 3
-        result[name] = (median, (q3 - q1) / median if median else math.nan)
-    return result
+    return samples
 
 
 def time_against_matched_mlp(

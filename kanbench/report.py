@@ -335,7 +335,9 @@ def write_bench_report(bench, out_dir: str | Path, command: str = "", notes: str
         "- Families of a case are timed side by side in one process: in each of the rounds "
         "every family's call runs in turn (order reversed every other round), repeated to "
         "fill its share of min_time; the tables give the median per call in ms and its "
-        "spread, (q75 - q25) / median over the rounds, for forward+backward.",
+        "spread, (q75 - q25) / median over the rounds, for forward+backward. CPU timings "
+        "keep freed memory in the heap for reuse (no page faults from one step to the next, "
+        "as with a caching allocator).",
         "- fwd: a forward pass with autograd on; fwd+bwd: zero_grad, forward, MSE loss, "
         "backward; Adam step: that and the update; LBFGS iter: one iteration (max_iter 1, "
         "strong-Wolfe line search, so one or more loss evaluations). samples/s: batch over "

@@ -5,33 +5,37 @@ matrix multiply (efficient-kan's form; REFERENCE.md §1). Its cost grows with G.
 sparse: only the k + 1 non-zero bases of each input are used, as weights of a sum over
 the coefficient rows they select (an embedding bag), so its cost does not grow with G.
 
-Both work through the batch in chunks sized so that their temporaries stay in cache, and
-keep for autograd only the input and, when the batch is one chunk, its local bases;
-backward recomputes anything else chunk by chunk. choose_form picks one, from forward +
-backward timings of single layers on this project's 2-core CPU (one thread, float32,
-batch 1024, k = 3; both forms timed side by side, kanbench.bench). The sparse form's
-gathers and scatter-adds cost far more per multiply-add than a matrix multiply, so it
-pays only once the dense form does many times its multiply-adds; where that happens
-depends on the layer's width out. Measured time sparse / dense:
+Both keep for autograd only the input and, when the batch is one chunk, its local bases;
+backward recomputes anything else chunk by chunk. The dense form's chunks keep its
+temporaries in cache. The sparse form runs the weight gradient, a scatter-add of
+batch x in (k + 1) rows, through a kernel compiled by torch.compile once that is large
+(_CompiledRowSums), and in cache-sized chunks of eager torch otherwise.
 
-    layer      G = 20   60     120    250    500
-    64 x 64      10.1   3.2    2.1    0.52   0.24
-    256 x 256     5.4   2.3    1.2    0.33   0.17
-    16 x 64       2.9   1.35   0.75   0.45   0.26
-    64 x 1        1.5   0.87   0.58   0.41   0.23
+choose_form picks one, from forward + backward timings of single layers on this
+project's 2-core CPU (one thread, float32, batch 1024, k = 3, input needing its gradient;
+both forms timed side by side, kanbench.bench). Measured time sparse / dense:
 
-So: sparse when in * out <= TINY_LAYER (the paper's [2, 1, 1] toy layers, where the cost
-is the number of tensor operations), or when G + k exceeds factor (k + 1) with factor
-WIDE_FACTOR = 32 for layers of out >= NARROW_OUT outputs and NARROW_FACTOR = 12 for
-narrower ones (a thin matrix product, which BLAS runs less well); dense otherwise. For
-k = 3 the switch is at G = 126 (wide) and G = 46 (narrow); the worst choice in the table
-above is then 16 x 64 at G = 120 (dense, 1.3x the sparse form's time), against 2.1x
-(64 x 64 at G = 120) with the earlier single threshold G + k > 16 (k + 1).
+    layer      G = 5    10     20     40     60     120    250
+    64 x 64      1.22   0.93   0.67   0.41   0.31   0.19   0.10
+    128 x 128    2.23   1.63   1.01   0.60   0.41
+    256 x 256    1.55   1.13   0.67   0.38   0.30   0.22   0.11
+    16 x 64      1.86   1.49   1.07   0.64   0.49   0.29   0.16
+    64 x 1       1.48   1.23   1.00   0.74   0.61   0.36   0.21
+    2 x 5        1.43   1.38   1.30   1.19   1.11
+
+So: sparse when in * out <= TINY_LAYER (the paper's [2, 1, 1] toy layers, where both
+cost the same number of tensor operations), or when G + k exceeds SPARSE_FACTOR (k + 1)
+(k = 3: G >= 18); dense otherwise. The worst choice in the table is then 2 x 5 at G = 20
+(sparse, 1.3x the dense form's time). Before the sparse form used an embedding bag, a
+sampled product and the compiled scatter-add, it was 10x the dense form's time at
+64 x 64, G = 20, and the switch was at G = 126 for wide layers.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import warnings
 
 import torch
 from torch import Tensor
@@ -39,26 +43,29 @@ from torch.nn import functional
 
 from kanbench.models import bspline
 
+log = logging.getLogger(__name__)
+
 FORMS = ("auto", "dense", "sparse")
-WIDE_FACTOR = 32
-NARROW_FACTOR = 12
-NARROW_OUT = 16
+SPARSE_FACTOR = 5
 TINY_LAYER = 4
 # bytes of temporaries per chunk of samples: small enough to stay in cache
 CHUNK_BYTES = 1 << 21
+# selected rows (samples x in (k + 1) x out) from which the sparse form's weight gradient
+# is added up by a compiled kernel rather than chunk by chunk in eager torch
+COMPILE_MIN_ELEMENTS = 1 << 20
 
 
 def choose_form(grid_size: int, spline_order: int, in_features: int, out_features: int) -> str:
     """'sparse' or 'dense' for a layer of this size (see the module docstring)."""
-    factor = WIDE_FACTOR if out_features >= NARROW_OUT else NARROW_FACTOR
     if in_features * out_features <= TINY_LAYER:
         return "sparse"
-    return "sparse" if grid_size + spline_order > factor * (spline_order + 1) else "dense"
+    return "sparse" if grid_size + spline_order > SPARSE_FACTOR * (spline_order + 1) else "dense"
 
 
-def _chunks(batch: int, row_bytes: int) -> list[slice]:
-    """Row slices of the batch whose temporaries of row_bytes per sample fit CHUNK_BYTES."""
-    rows = max(1, CHUNK_BYTES // max(row_bytes, 1))
+def _chunks(batch: int, row_bytes: int, budget: int | None = None) -> list[slice]:
+    """Row slices of the batch whose temporaries of row_bytes per sample fit the budget
+    (CHUNK_BYTES unless given)."""
+    rows = max(1, (budget or CHUNK_BYTES) // max(row_bytes, 1))
     return [slice(start, min(start + rows, batch)) for start in range(0, batch, rows)]
 
 
@@ -70,10 +77,14 @@ def _silu_slope(x: Tensor) -> Tensor:
 def _split_weight_grad(
     grad_weight: Tensor, scale_spline: Tensor, coef: Tensor, need_scale: bool, need_coef: bool
 ) -> tuple[Tensor | None, Tensor | None]:
-    """Gradients of w_s (out, in) and c (out, in, G + k) from that of W = w_s c."""
-    grad_weight = grad_weight.contiguous()  # optimisers such as LBFGS view grads flat
-    grad_scale = (grad_weight * coef).sum(-1) if need_scale else None
-    grad_coef = grad_weight * scale_spline.unsqueeze(-1) if need_coef else None
+    """Gradients of w_s (out, in) and c (out, in, G + k) from that of W = w_s c.
+
+    grad_weight is a fresh view (out, in, G + k) of any layout; at large G every pass over
+    it costs, so it is copied once into c's layout and scaled there in place.
+    """
+    grad = grad_weight.contiguous()  # optimisers such as LBFGS view grads flat
+    grad_scale = torch.linalg.vecdot(grad, coef) if need_scale else None
+    grad_coef = grad.mul_(scale_spline.unsqueeze(-1)) if need_coef else None
     return grad_scale, grad_coef
 
 
@@ -191,9 +202,13 @@ class _Dense(torch.autograd.Function):
 
 def _coefficient_rows(scale_spline: Tensor, coef: Tensor, spline_order: int) -> Tensor:
     """W = w_s c as rows (in (G + 3k), out), k zero rows padding each input's."""
-    k = spline_order
-    weight = (scale_spline.unsqueeze(-1) * coef).permute(1, 2, 0)  # (in, G + k, out)
-    return functional.pad(weight, (0, 0, k, k)).reshape(-1, coef.shape[0])
+    k, (n_out, n_in, n_bases) = spline_order, coef.shape
+    table = coef.new_empty(n_in, n_bases + 2 * k, n_out)
+    table[:, :k] = 0
+    table[:, k + n_bases :] = 0
+    # one pass (at large G each costs), written straight into the table's layout
+    torch.mul(scale_spline.t().unsqueeze(1), coef.permute(1, 2, 0), out=table[:, k : k + n_bases])
+    return table.view(-1, n_out)
 
 
 @functools.lru_cache(maxsize=256)
@@ -219,12 +234,88 @@ def _sparse_locals(x: Tensor, knots: bspline.Knots, derivative: bool):
     return bag(local.values), slopes, index
 
 
+def _selected_products(index: Tensor, grad_y: Tensor, table: Tensor) -> Tensor:
+    """dL/dB (batch, in (k + 1)): grad_y[b] . table[index[b, r]], only where the bases are
+    non-zero (a sampled matrix product on the bag's pattern)."""
+    batch, width = index.shape
+    with warnings.catch_warnings():  # torch calls its sparse CSR support beta
+        warnings.simplefilter("ignore", UserWarning)
+        pattern = torch.sparse_csr_tensor(
+            _row_offsets(batch + 1, width, index.device),
+            index.flatten(),
+            grad_y.new_zeros(batch * width),
+            size=(batch, table.shape[0]),
+        )
+    products = torch.sparse.sampled_addmm(pattern, grad_y, table.t(), beta=0.0)
+    return products.values().view(batch, width)
+
+
+def _add_selected_rows(table: Tensor, index: Tensor, weights: Tensor, grad_y: Tensor) -> Tensor:
+    """dL/dW into a table (rows, out): row index[b, r] gets weights[b, r] grad_y[b]."""
+    contributions = weights.unsqueeze(-1) * grad_y.unsqueeze(1)  # (batch, in (k+1), out)
+    return table.index_add_(0, index.flatten(), contributions.reshape(-1, grad_y.shape[1]))
+
+
+def _selected_row_sums(index: Tensor, weights: Tensor, grad_y: Tensor, rows: int) -> Tensor:
+    """_add_selected_rows into a new table of zeros (the form torch.compile gets)."""
+    return _add_selected_rows(grad_y.new_zeros(rows, grad_y.shape[1]), index, weights, grad_y)
+
+
+class _CompiledRowSums:
+    """_selected_row_sums compiled by torch.compile (inductor), which fuses the product
+    into the scatter-add so that the (batch, in (k + 1), out) contributions are never
+    stored: 4-7x faster than eager on this project's CPU. Compiled once per process
+    (about 10 s; dynamic shapes, so new batch sizes and grids reuse it); where
+    compilation fails (no C++ compiler, say) eager torch is used from then on."""
+
+    def __init__(self):
+        self._compiled = None
+        self.failed = False
+
+    def __call__(self, index, weights, grad_y, rows):
+        if not self.failed:
+            try:
+                if self._compiled is None:
+                    self._compiled = torch.compile(_selected_row_sums, dynamic=True)
+                return self._compiled(index, weights, grad_y, rows)
+            except Exception as error:  # any compiler failure: eager is always right
+                self.failed = True
+                warnings.warn(
+                    f"kanbench: torch.compile of the sparse KAN backward failed ({error!r:.200}); "
+                    "using eager torch",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return _selected_row_sums(index, weights, grad_y, rows)
+
+
+compiled_row_sums = _CompiledRowSums()
+
+
+def _sparse_chunks(x: Tensor, spline_order: int, n_out: int) -> tuple[list[slice], bool]:
+    """(chunks of the batch, whether the weight gradient is added up compiled).
+
+    Eager, dL/dW stores the (rows, in (k + 1), out) contributions, so chunks keep those in
+    cache. Compiled, nothing of that size is stored, and chunks only bound the local bases
+    kept for backward (weights, slopes and index per selected row) to 32 CHUNK_BYTES.
+    """
+    selected = x.shape[1] * (spline_order + 1)
+    compiled = (
+        x.shape[0] * selected * n_out >= COMPILE_MIN_ELEMENTS and not compiled_row_sums.failed
+    )
+    if compiled:
+        return _chunks(x.shape[0], selected * (2 * x.element_size() + 8), 32 * CHUNK_BYTES), True
+    return _chunks(x.shape[0], selected * (n_out + 4) * x.element_size()), False
+
+
 class _Sparse(torch.autograd.Function):
     """Sparse form: y = silu(x) w_b^T + sum over the rows of W the local bases select.
 
-    The selected rows (batch, in (k + 1), out) are gathered once per chunk and weighted by
-    the bases in a batched matrix product (an embedding bag); when the batch is a single
-    chunk they are kept for backward, which needs them again.
+    Forward is an embedding bag (the selected rows weighted by the bases, summed per
+    sample, without storing them); backward gets dL/dB from a sampled matrix product on
+    the same pattern, and dL/dW by adding each selected row's share into the table
+    (compiled for large layers, see _CompiledRowSums). The bases of a batch that is one
+    chunk are kept for backward.
     """
 
     @staticmethod
@@ -232,7 +323,7 @@ class _Sparse(torch.autograd.Function):
         k, n_out = knots.spline_order, coef.shape[0]
         table = _coefficient_rows(scale_spline, coef, k)
         y = functional.linear(functional.silu(x), scale_base)  # (batch, out)
-        chunks = _chunks(x.shape[0], x.shape[1] * (k + 1) * (n_out + 4) * x.element_size())
+        chunks, ctx.compiled = _sparse_chunks(x, k, n_out)
         keep = len(chunks) == 1
         ctx.cached = _cached_locals(cache, x, knots, "sparse", chunks, _sparse_locals, ctx)
         for i, rows in enumerate(chunks):
@@ -242,41 +333,39 @@ class _Sparse(torch.autograd.Function):
                 weights, slopes, index = _sparse_locals(
                     x[rows], knots, keep and ctx.needs_input_grad[0]
                 )
-            selected = table.index_select(0, index.flatten()).view(*index.shape, n_out)
-            y[rows] += torch.bmm(weights.unsqueeze(1), selected).squeeze(1)
-        kept = (weights, slopes, index, selected) if keep else (None, None, None, None)
+            y[rows] += functional.embedding_bag(
+                index, table, per_sample_weights=weights, mode="sum"
+            )
+        kept = (weights, slopes, index) if keep else (None, None, None)
         ctx.save_for_backward(x, scale_base, scale_spline, coef, table, *kept)
-        ctx.knots = knots
+        ctx.knots, ctx.chunks = knots, chunks
         return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_y):
-        x, scale_base, scale_spline, coef, table, weights, slopes, index, selected = (
-            ctx.saved_tensors
-        )
+        x, scale_base, scale_spline, coef, table, weights, slopes, index = ctx.saved_tensors
         knots, k = ctx.knots, ctx.knots.spline_order
         need_x, need_base = ctx.needs_input_grad[0], ctx.needs_input_grad[2]
         need_weight = ctx.needs_input_grad[3] or ctx.needs_input_grad[4]
         n_out, n_in, n_bases = coef.shape
         grad_x = torch.empty_like(x) if need_x else None
-        grad_table = torch.zeros_like(table) if need_weight else None
+        grad_table = torch.zeros_like(table) if need_weight and not ctx.compiled else None
         grad_base = grad_y.t() @ functional.silu(x) if need_base else None  # (out, in)
         kept = weights is not None
-        chunks = _chunks(x.shape[0], n_in * (k + 1) * (n_out + 4) * x.element_size())
-        for i, rows in enumerate(chunks):
+        for i, rows in enumerate(ctx.chunks):
             if ctx.cached is not None and not kept:  # an input without gradient: no slopes
                 weights, slopes, index = ctx.cached[i]
             elif not kept:
                 weights, slopes, index = _sparse_locals(x[rows], knots, need_x)
-                selected = table.index_select(0, index.flatten()).view(*index.shape, n_out)
             g = grad_y[rows]
-            if need_weight:
-                # every selected row r gets weight * dL/dy of its sample
-                contributions = weights.unsqueeze(-1) * g.unsqueeze(1)  # (rows, in (k+1), out)
-                grad_table.index_add_(0, index.flatten(), contributions.reshape(-1, n_out))
+            if need_weight and not ctx.compiled:
+                _add_selected_rows(grad_table, index, weights, g)
+            elif need_weight:
+                sums = compiled_row_sums(index, weights, g, table.shape[0])
+                grad_table = sums if grad_table is None else grad_table.add_(sums)
             if need_x:
-                grad_weights = torch.bmm(selected, g.unsqueeze(-1)).squeeze(-1)  # dL/dB
+                grad_weights = _selected_products(index, g, table)  # dL/dB
                 grad_x[rows] = (grad_weights * slopes).view(-1, n_in, k + 1).sum(-1)
         if need_x:
             grad_x += (grad_y @ scale_base) * _silu_slope(x)
