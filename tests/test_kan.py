@@ -66,7 +66,7 @@ def test_compiled_sparse_backward_agrees_with_eager_and_dense(monkeypatch, chunk
     x = torch.rand(200, 3) * 2.2 - 1.1
     dense = _outputs_and_gradients("dense", x, grid_size=40)
     if chunk_bytes:
-        monkeypatch.setattr(forms, "CHUNK_BYTES", chunk_bytes)
+        monkeypatch.setattr(forms, "KEPT_BYTES", chunk_bytes)
     monkeypatch.setattr(forms, "COMPILE_MIN_ELEMENTS", 0)  # every layer compiled
     monkeypatch.setattr(forms, "compiled_row_sums", forms._CompiledRowSums())
     compiled = _outputs_and_gradients("sparse", x, grid_size=40)
