@@ -66,6 +66,28 @@ def test_basis_gradient_passes_gradcheck(k, uniform):
     assert torch.autograd.gradcheck(lambda z: bspline.bspline_basis(z, grid, k), (x,))
 
 
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_pointwise_bases_and_chain_rule_match_scipy_and_autograd(k):
+    """The compiled dense form's pointwise formulas, here in eager torch."""
+    generator = torch.Generator().manual_seed(k)
+    grid = bspline.uniform_grid(3, 7, k, (-1.0, 1.0))
+    knots = bspline.prepare_knots(grid, k)
+    pieces = bspline.cardinal_piece_table(k, torch.float64, torch.device("cpu"))
+    x = (torch.rand(400, 3, generator=generator) * 2 - 1) * grid.abs().max() * 1.1
+    args = (knots.origin, knots.inv_width, pieces, knots.cells)
+    bases = bspline.pointwise_dense_bases(x, *args, knots.n_bases)  # (batch, G + k, in)
+    for i in range(3):
+        expected = _scipy_bases(x[:, i].numpy(), grid[i].numpy(), k)
+        np.testing.assert_allclose(bases[:, :, i].numpy(), expected, atol=1e-12, rtol=0)
+    grad_bases = torch.randn(bases.shape, generator=generator)
+    x_grad = x.clone().requires_grad_()
+    reference = bspline.bspline_basis(x_grad, grid, k).transpose(1, 2)
+    (expected,) = torch.autograd.grad(reference, x_grad, grad_bases)
+    torch.testing.assert_close(
+        bspline.pointwise_chain(x, grad_bases, *args), expected, atol=1e-12, rtol=1e-12
+    )
+
+
 def test_uniform_detection_survives_float32_rounding():
     for grid_size in (3, 10, 1000):
         grid = bspline.uniform_grid(2, grid_size, 3, (0.3, 7.7), dtype=torch.float32)

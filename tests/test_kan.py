@@ -68,7 +68,7 @@ def test_compiled_sparse_backward_agrees_with_eager_and_dense(monkeypatch, chunk
     if chunk_bytes:
         monkeypatch.setattr(forms, "KEPT_BYTES", chunk_bytes)
     monkeypatch.setattr(forms, "COMPILE_MIN_ELEMENTS", 0)  # every layer compiled
-    monkeypatch.setattr(forms, "compiled_row_sums", forms._CompiledRowSums())
+    monkeypatch.setattr(forms, "compiled_row_sums", forms.CompiledKernel(forms._selected_row_sums))
     compiled = _outputs_and_gradients("sparse", x, grid_size=40)
     assert forms.compiled_row_sums._compiled is not None
     if forms.compiled_row_sums.failed:
@@ -85,12 +85,43 @@ def test_sparse_backward_falls_back_to_eager_when_compiling_fails(monkeypatch):
     eager = _outputs_and_gradients("sparse", x)
     monkeypatch.setattr(torch, "compile", broken_compile)
     monkeypatch.setattr(forms, "COMPILE_MIN_ELEMENTS", 0)
-    monkeypatch.setattr(forms, "compiled_row_sums", forms._CompiledRowSums())
+    monkeypatch.setattr(forms, "compiled_row_sums", forms.CompiledKernel(forms._selected_row_sums))
     with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler"):
         fallback = _outputs_and_gradients("sparse", x)
     assert forms.compiled_row_sums.failed
     for a, b in zip(eager, fallback, strict=True):
         torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_compiled_dense_form_agrees_with_the_scattered_one(monkeypatch, k):
+    """Bases and chain rule computed pointwise by compiled kernels, on uniform knots."""
+    x = torch.rand(200, 3) * 2.4 - 1.2  # some inputs fall outside the knots
+    widths = (3, 4, 2)
+
+    def run():
+        torch.manual_seed(1)
+        model = KAN(list(widths), grid_size=6, spline_order=k, form="dense", bias=True)
+        xx = x.clone().requires_grad_()
+        y = model(xx)
+        y.pow(2).sum().backward()
+        return [y.detach(), xx.grad] + [p.grad for p in model.parameters()]
+
+    scattered = run()
+    monkeypatch.setattr(forms, "POINTWISE_MIN_ELEMENTS", 0)
+    for name in ("compiled_dense_bases", "compiled_chain"):
+        kernel = getattr(forms, name)
+        monkeypatch.setattr(forms, name, forms.CompiledKernel(kernel.fn))
+    assert (
+        forms._dense_bases_kind(x, bspline.prepare_knots(bspline.uniform_grid(3, 6, k), k))
+        is forms._PointwiseBases
+    )
+    compiled = run()
+    if forms.compiled_dense_bases.failed or forms.compiled_chain.failed:
+        pytest.skip("torch.compile does not work on this machine")
+    assert forms.compiled_dense_bases._compiled is not None
+    for a, b in zip(scattered, compiled, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
 
 
 def test_auto_form_is_sparse_for_large_grids_and_tiny_layers():

@@ -266,6 +266,63 @@ def local_bases_uniform(x: Tensor, knots: Knots, derivative: bool) -> LocalBases
     return LocalBases(planes[: k + 1], slope, cell.to(torch.int64))
 
 
+@functools.lru_cache(maxsize=64)
+def cardinal_piece_table(spline_order: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """P (k + 1, k + 1) of _cardinal_pieces as a tensor: B_{l-k+r} = sum_p P[r, p] u^p."""
+    return torch.as_tensor(_cardinal_pieces(spline_order), dtype=dtype, device=device)
+
+
+def _uniform_offsets(
+    x: Tensor, origin: Tensor, inv_width: Tensor, cells: int, n_bases: int, spline_order: int
+) -> tuple[Tensor, Tensor]:
+    """(u (batch, 1, in), r (batch, G + k, in)): input b, i lies at u in its knot cell l,
+    and basis m is that cell's local basis r = m - l + k (non-zero for 0 <= r <= k)."""
+    s = ((x - origin) * inv_width).clamp(0, cells)  # (x - t_0) / h
+    cell = s.floor().clamp(max=cells - 1)
+    bases = torch.arange(n_bases, dtype=x.dtype, device=x.device).view(1, -1, 1)
+    return (s - cell).unsqueeze(1), bases - cell.unsqueeze(1) + spline_order
+
+
+def _select_pieces(u: Tensor, r: Tensor, pieces: Tensor) -> Tensor:
+    """Polynomial pieces (r, p) evaluated at u, each entry the piece r names (zero where
+    r is outside 0..k)."""
+    out = torch.zeros_like(r)
+    for piece in range(pieces.shape[0]):
+        value = pieces[piece, -1] * torch.ones_like(u)
+        for p in range(pieces.shape[1] - 2, -1, -1):  # Horner's scheme
+            value = value * u + pieces[piece, p]
+        out = torch.where(r == piece, value, out)
+    return out
+
+
+def pointwise_dense_bases(
+    x: Tensor, origin: Tensor, inv_width: Tensor, pieces: Tensor, cells: int, n_bases: int
+) -> Tensor:
+    """Dense bases (batch, G + k, in) on uniform knots (Knots.origin, inv_width, cells and
+    n_bases; pieces = cardinal_piece_table), every entry computed on its own from its
+    input: a pointwise form, with no scatter, that torch.compile runs as one pass
+    (kanbench.models.forms). Equal to scatter_dense of local_bases."""
+    k = pieces.shape[0] - 1
+    u, r = _uniform_offsets(x, origin, inv_width, cells, n_bases, k)
+    return _select_pieces(u, r, pieces)
+
+
+def pointwise_chain(
+    x: Tensor, grad_bases: Tensor, origin: Tensor, inv_width: Tensor, pieces: Tensor, cells: int
+) -> Tensor:
+    """dL/dx (batch, in) = sum_m dL/dB_m dB_m/dx from dL/dB (batch, G + k, in), on uniform
+    knots and pointwise as pointwise_dense_bases. Equal to chain_through_bases."""
+    k = pieces.shape[0] - 1
+    u, r = _uniform_offsets(x, origin, inv_width, cells, grad_bases.shape[1], k)
+    # dB/du = sum_p p P[r, p] u^(p-1): the pieces of the slopes
+    slope_pieces = pieces[:, 1:] * torch.arange(1, k + 1, dtype=x.dtype, device=x.device)
+    grad_x = (grad_bases * _select_pieces(u, r, slope_pieces)).sum(1) * inv_width
+    if k == 1:  # as in local_bases: outside the knots the order-1 slopes are zero
+        s = (x - origin) * inv_width
+        grad_x = grad_x * ((s >= 0) & (s <= cells))
+    return grad_x
+
+
 def local_bases(x: Tensor, knots: Knots, derivative: bool = False) -> LocalBases:
     """The k + 1 non-zero bases at x (batch, in) on the knots; see LocalBases."""
     evaluate = local_bases_uniform if knots.uniform else local_bases_table

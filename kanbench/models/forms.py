@@ -5,23 +5,28 @@ matrix multiply (efficient-kan's form; REFERENCE.md §1). Its cost grows with G.
 sparse: only the k + 1 non-zero bases of each input are used, as weights of a sum over
 the coefficient rows they select (an embedding bag), so its cost does not grow with G.
 
-Both keep for autograd only the input and, when the batch is one chunk, its local bases;
-backward recomputes anything else chunk by chunk. The dense form's chunks keep its
-temporaries in cache. The sparse form runs the weight gradient, a scatter-add of
-batch x in (k + 1) rows, through a kernel compiled by torch.compile once that is large
-(_CompiledRowSums), and in cache-sized chunks of eager torch otherwise.
+Both keep for autograd only the input and, when the batch is one chunk, its bases;
+backward recomputes anything else chunk by chunk, in chunks that keep the temporaries in
+cache. On uniform knots and large enough layers, the dense form computes its bases and its
+chain rule pointwise (bspline.pointwise_dense_bases, pointwise_chain) in kernels compiled
+by torch.compile: one pass each, where eager torch evaluates the local bases, zeroes a
+padded tensor and scatters k + 1 planes into it (_ScatteredBases, used otherwise). The
+sparse form runs its weight gradient, a scatter-add of batch x in (k + 1) rows, through a
+compiled kernel once that is large, and in chunks of eager torch otherwise. Compiling
+takes about 10 s per kernel, once per process; where it fails, eager torch is used
+(CompiledKernel).
 
 choose_form picks one, from forward + backward timings of single layers on this
-project's 2-core CPU (one thread, float32, batch 1024, k = 3, input needing its gradient;
-both forms timed side by side, kanbench.bench). Measured time sparse / dense:
+project's 2-core CPU (one thread, float32, batch 1024, k = 3, uniform knots, input needing
+its gradient; both forms timed side by side, kanbench.bench). Measured time sparse / dense:
 
     layer      G = 5    10     20     40     60     120    250
-    64 x 64      1.22   0.93   0.67   0.41   0.31   0.19   0.10
-    128 x 128    2.23   1.63   1.01   0.60   0.41
-    256 x 256    1.55   1.13   0.67   0.38   0.30   0.22   0.11
-    16 x 64      1.86   1.49   1.07   0.64   0.49   0.29   0.16
-    64 x 1       1.48   1.23   1.00   0.74   0.61   0.36   0.21
-    2 x 5        1.43   1.38   1.30   1.19   1.11
+    64 x 64      1.60   0.97   0.61   0.37   0.26   0.15   0.09
+    128 x 128    1.59   1.03   0.68   0.38   0.29   0.17   0.12
+    256 x 256    1.88   1.24   0.73   0.46   0.45   0.32   0.20
+    16 x 64      2.14   1.64   1.03   0.59   0.40   0.25   0.14
+    64 x 1       2.60   1.32   0.86   0.48   0.35   0.18   0.09
+    2 x 5        1.40   1.42   1.31   0.48   0.34   0.19   0.10
 
 So: sparse when in * out <= TINY_LAYER (the paper's [2, 1, 1] toy layers, where both
 cost the same number of tensor operations), or when G + k exceeds SPARSE_FACTOR (k + 1)
@@ -53,6 +58,9 @@ TINY_LAYER = 4
 CHUNK_BYTES = 1 << 22
 # bytes of local bases kept per chunk where the sparse form's scatter-add is compiled
 KEPT_BYTES = 1 << 26
+# dense bases (batch x (G + k) x in) from which they are computed by a compiled kernel
+# (below it, at [2, 5, 1] and batch 1024, the compiled call was no faster)
+POINTWISE_MIN_ELEMENTS = 1 << 16
 # selected rows (samples x in (k + 1) x out) from which the sparse form's weight gradient
 # is added up by a compiled kernel rather than chunk by chunk in eager torch
 COMPILE_MIN_ELEMENTS = 1 << 20
@@ -89,6 +97,33 @@ def _split_weight_grad(
     grad_scale = torch.linalg.vecdot(grad, coef) if need_scale else None
     grad_coef = grad.mul_(scale_spline.unsqueeze(-1)) if need_coef else None
     return grad_scale, grad_coef
+
+
+class CompiledKernel:
+    """fn compiled by torch.compile (inductor, dynamic shapes, so new batch sizes and grids
+    reuse it) on its first call, about 10 s once per process. Where compilation fails (no
+    C++ compiler, say) it warns once and runs fn in eager torch from then on."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._compiled = None
+        self.failed = False
+
+    def __call__(self, *args):
+        if not self.failed:
+            try:
+                if self._compiled is None:
+                    self._compiled = torch.compile(self.fn, dynamic=True)
+                return self._compiled(*args)
+            except Exception as error:  # any compiler failure: eager is always right
+                self.failed = True
+                warnings.warn(
+                    f"kanbench: torch.compile of {self.fn.__name__} failed ({error!r:.200}); "
+                    "using eager torch",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return self.fn(*args)
 
 
 class InputCache:
@@ -132,14 +167,63 @@ def _cached_locals(cache, x, knots, form, chunks, locals_of, ctx) -> list | None
     return cache.get(x, knots, form, lambda: [locals_of(x[rows], knots, False) for rows in chunks])
 
 
-def _dense_locals(x: Tensor, knots: bspline.Knots, derivative: bool):
-    """(local bases, their padded start indices) of x for the dense form."""
-    local = bspline.local_bases(x, knots, derivative=derivative)
-    return local, bspline.padded_start(local.cell, knots.spline_order, knots.n_bases)
+class _ScatteredBases:
+    """A chunk's bases from its local bases, scattered into a padded scratch tensor: any
+    knots, no compilation."""
+
+    def __init__(self, x: Tensor, knots: bspline.Knots, slopes: bool):
+        self.local = bspline.local_bases(x, knots, derivative=slopes)
+        self.start = bspline.padded_start(self.local.cell, knots.spline_order, knots.n_bases)
+        self.n_bases = knots.n_bases
+
+    def dense(self) -> Tensor:
+        """(rows, G + k, in), valid until the next dense() of any chunk."""
+        return bspline.scatter_dense(self.local.values, self.start, self.n_bases, scratch_slot=0)
+
+    def chain(self, grad_bases: Tensor) -> Tensor:
+        return bspline.chain_through_bases(grad_bases, self.local, self.start)
+
+
+class _PointwiseBases:
+    """A chunk's bases on uniform knots, each entry computed on its own by a compiled
+    kernel (bspline.pointwise_dense_bases): one pass instead of evaluating, zeroing and
+    scattering, and the chain rule likewise (bspline.pointwise_chain)."""
+
+    def __init__(self, x: Tensor, knots: bspline.Knots, slopes: bool):
+        self.x, self.knots, self._dense = x, knots, None
+        self.pieces = bspline.cardinal_piece_table(knots.spline_order, x.dtype, x.device)
+
+    def dense(self) -> Tensor:
+        """(rows, G + k, in), computed once."""
+        if self._dense is None:
+            knots = self.knots
+            self._dense = compiled_dense_bases(
+                self.x, knots.origin, knots.inv_width, self.pieces, knots.cells, knots.n_bases
+            )
+        return self._dense
+
+    def chain(self, grad_bases: Tensor) -> Tensor:
+        knots = self.knots
+        return compiled_chain(
+            self.x, grad_bases, knots.origin, knots.inv_width, self.pieces, knots.cells
+        )
+
+
+compiled_dense_bases = CompiledKernel(bspline.pointwise_dense_bases)
+compiled_chain = CompiledKernel(bspline.pointwise_chain)
+
+
+def _dense_bases_kind(x: Tensor, knots: bspline.Knots) -> type:
+    """_PointwiseBases on uniform knots once the bases have POINTWISE_MIN_ELEMENTS
+    entries (below that a compiled call saves nothing), _ScatteredBases otherwise."""
+    large = x.shape[0] * knots.n_bases * x.shape[1] >= POINTWISE_MIN_ELEMENTS
+    compiles = not (compiled_dense_bases.failed or compiled_chain.failed)
+    return _PointwiseBases if knots.uniform and large and compiles else _ScatteredBases
 
 
 class _Dense(torch.autograd.Function):
-    """Dense form; the padded bases of a chunk live in a reused scratch buffer."""
+    """Dense form: the bases of each chunk (_PointwiseBases or _ScatteredBases) meet W in
+    one matrix multiply, forward and backward."""
 
     @staticmethod
     def forward(ctx, x, knots, scale_base, scale_spline, coef, cache):
@@ -149,47 +233,45 @@ class _Dense(torch.autograd.Function):
         y = functional.linear(functional.silu(x), scale_base)  # (batch, out)
         chunks = _chunks(x.shape[0], (n_bases + 2 * k) * n_in * x.element_size())
         keep = len(chunks) == 1
-        ctx.cached = _cached_locals(cache, x, knots, "dense", chunks, _dense_locals, ctx)
+        kind = _dense_bases_kind(x, knots)
+        ctx.cached = _cached_locals(cache, x, knots, kind.__name__, chunks, kind, ctx)
         for i, rows in enumerate(chunks):
             if ctx.cached is not None:
-                local, start = ctx.cached[i]
+                bases = ctx.cached[i]
             else:
-                local, start = _dense_locals(x[rows], knots, keep and ctx.needs_input_grad[0])
-            bases = bspline.scatter_dense(local.values, start, n_bases, scratch_slot=0)
-            y[rows].addmm_(bases.flatten(1), weight.flatten(1).t())  # (rows, (G + k) in) @ W^T
-        kept = (local.values, local.derivative, start) if keep else (None, None, None)
-        ctx.save_for_backward(x, scale_base, scale_spline, coef, weight, *kept)
-        ctx.knots = knots
+                bases = kind(x[rows], knots, keep and ctx.needs_input_grad[0])
+            y[rows].addmm_(
+                bases.dense().flatten(1), weight.flatten(1).t()
+            )  # B (rows, (G + k) in) W^T
+        ctx.kept = bases if keep else None
+        ctx.save_for_backward(x, scale_base, scale_spline, coef, weight)
+        ctx.knots, ctx.kind, ctx.chunks = knots, kind, chunks
         return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_y):
-        x, scale_base, scale_spline, coef, weight, values, derivative, start = ctx.saved_tensors
-        knots, k = ctx.knots, ctx.knots.spline_order
+        x, scale_base, scale_spline, coef, weight = ctx.saved_tensors
         need_x, need_base = ctx.needs_input_grad[0], ctx.needs_input_grad[2]
         need_weight = ctx.needs_input_grad[3] or ctx.needs_input_grad[4]
         n_bases, n_in = weight.shape[1], x.shape[1]
         grad_x = torch.empty_like(x) if need_x else None
         grad_weight = torch.zeros_like(weight).flatten(1) if need_weight else None
         grad_base = grad_y.t() @ functional.silu(x) if need_base else None  # (out, in)
-        chunks = _chunks(x.shape[0], (n_bases + 2 * k) * n_in * x.element_size())
-        for i, rows in enumerate(chunks):
+        for i, rows in enumerate(ctx.chunks):
             if ctx.cached is not None:
-                local, start = ctx.cached[i]
-            elif values is None:
-                local, start = _dense_locals(x[rows], knots, need_x)
+                bases = ctx.cached[i]
+            elif ctx.kept is not None:
+                bases = ctx.kept
             else:
-                local = bspline.LocalBases(values, derivative, None)
+                bases = ctx.kind(x[rows], ctx.knots, need_x)
             if need_weight:
-                bases = bspline.scatter_dense(local.values, start, n_bases, scratch_slot=0)
-                grad_weight.addmm_(grad_y[rows].t(), bases.flatten(1))  # (out, (G + k) in)
+                grad_weight.addmm_(grad_y[rows].t(), bases.dense().flatten(1))  # (out, (G+k) in)
             if need_x:
-                grad_bases = bspline.scratch((start.shape[0], n_bases * n_in), x, 1)
+                grad_bases = bspline.scratch((grad_y[rows].shape[0], n_bases * n_in), x, 1)
                 torch.mm(grad_y[rows], weight.flatten(1), out=grad_bases)  # dL/dB
-                grad_x[rows] = bspline.chain_through_bases(
-                    grad_bases.view(-1, n_bases, n_in), local, start
-                )
+                grad_x[rows] = bases.chain(grad_bases.view(-1, n_bases, n_in))
+        ctx.kept = ctx.cached = None
         if need_x:
             grad_x += (grad_y @ scale_base) * _silu_slope(x)
         grad_scale = grad_coef = None
@@ -264,35 +346,9 @@ def _selected_row_sums(index: Tensor, weights: Tensor, grad_y: Tensor, rows: int
     return _add_selected_rows(grad_y.new_zeros(rows, grad_y.shape[1]), index, weights, grad_y)
 
 
-class _CompiledRowSums:
-    """_selected_row_sums compiled by torch.compile (inductor), which fuses the product
-    into the scatter-add so that the (batch, in (k + 1), out) contributions are never
-    stored: 4-7x faster than eager on this project's CPU. Compiled once per process
-    (about 10 s; dynamic shapes, so new batch sizes and grids reuse it); where
-    compilation fails (no C++ compiler, say) eager torch is used from then on."""
-
-    def __init__(self):
-        self._compiled = None
-        self.failed = False
-
-    def __call__(self, index, weights, grad_y, rows):
-        if not self.failed:
-            try:
-                if self._compiled is None:
-                    self._compiled = torch.compile(_selected_row_sums, dynamic=True)
-                return self._compiled(index, weights, grad_y, rows)
-            except Exception as error:  # any compiler failure: eager is always right
-                self.failed = True
-                warnings.warn(
-                    f"kanbench: torch.compile of the sparse KAN backward failed ({error!r:.200}); "
-                    "using eager torch",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-        return _selected_row_sums(index, weights, grad_y, rows)
-
-
-compiled_row_sums = _CompiledRowSums()
+# the sparse form's weight gradient: inductor fuses the product into the scatter-add, so
+# the (batch, in (k + 1), out) contributions are never stored (4-7x faster than eager)
+compiled_row_sums = CompiledKernel(_selected_row_sums)
 
 
 def _sparse_chunks(x: Tensor, spline_order: int, n_out: int) -> tuple[list[slice], bool]:
@@ -317,7 +373,7 @@ class _Sparse(torch.autograd.Function):
     Forward is an embedding bag (the selected rows weighted by the bases, summed per
     sample, without storing them); backward gets dL/dB from a sampled matrix product on
     the same pattern, and dL/dW by adding each selected row's share into the table
-    (compiled for large layers, see _CompiledRowSums). The bases of a batch that is one
+    (compiled for large layers, see compiled_row_sums). The bases of a batch that is one
     chunk are kept for backward.
     """
 
