@@ -39,7 +39,6 @@ sampled product and the compiled scatter-add, it was 10x the dense form's time a
 from __future__ import annotations
 
 import functools
-import logging
 import warnings
 
 import torch
@@ -47,8 +46,6 @@ from torch import Tensor
 from torch.nn import functional
 
 from kanbench.models import bspline
-
-log = logging.getLogger(__name__)
 
 FORMS = ("auto", "dense", "sparse")
 SPARSE_FACTOR = 5
