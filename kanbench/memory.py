@@ -55,24 +55,24 @@ def set_malloc_thresholds(mmap_bytes: int, trim_bytes: int) -> bool:
 
 
 @contextlib.contextmanager
-def tracking_malloc() -> Iterator[bool]:
+def _pinned_malloc(mmap_bytes: int, trim_bytes: int) -> Iterator[bool]:
+    """glibc's thresholds pinned for a while, then pinned back to its default values
+    (which keeps their adaptation off, as timings prefer)."""
+    ok = set_malloc_thresholds(mmap_bytes, trim_bytes)
+    try:
+        yield ok
+    finally:
+        set_malloc_thresholds(128 * 1024, 128 * 1024) if ok else None
+
+
+def tracking_malloc():
     """Make the resident set follow live allocations (small mmap threshold) for a while."""
-    ok = set_malloc_thresholds(64 * 1024, 128 * 1024)
-    try:
-        yield ok
-    finally:
-        # glibc's defaults; pinning them keeps the adaptation off, which timings prefer
-        set_malloc_thresholds(128 * 1024, 128 * 1024) if ok else None
+    return _pinned_malloc(64 * 1024, 128 * 1024)
 
 
-@contextlib.contextmanager
-def reusing_malloc() -> Iterator[bool]:
+def reusing_malloc():
     """Keep freed memory for reuse (module docstring) for a while, as timings want."""
-    ok = set_malloc_thresholds(_MMAP_THRESHOLD_MAX, _NEVER_TRIM)
-    try:
-        yield ok
-    finally:
-        set_malloc_thresholds(128 * 1024, 128 * 1024) if ok else None
+    return _pinned_malloc(_MMAP_THRESHOLD_MAX, _NEVER_TRIM)
 
 
 def release_free_memory() -> None:

@@ -237,7 +237,7 @@ def _power_map(
     dB/du = sum_p p P[r, p] u^(p-1) in the same powers (its u^k coefficient is zero).
     """
     k = spline_order
-    pieces = torch.as_tensor(_cardinal_pieces(k), dtype=torch.float64)  # (r, p)
+    pieces = cardinal_piece_table(k, torch.float64, torch.device("cpu"))  # (r, p)
     rows = [pieces]
     if derivative:
         slopes = torch.arange(1, k + 1, dtype=torch.float64) * pieces[:, 1:]  # (r, p - 1)
