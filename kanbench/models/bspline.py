@@ -7,7 +7,14 @@ knots on each side, so it holds G + 2k + 1 knots and carries G + k bases B_m of 
 inputs (batch, in), dense bases (batch, in, G + k).
 
 At any x only the k + 1 bases B_{l-k} .. B_l of its knot cell l (t_l <= x < t_{l+1}) are
-non-zero. Within a cell each of them is a polynomial of degree k in the cell's own
+non-zero. Outside the grid range [a, b] = [t_k, t_{G+k}] every spline continues as the
+polynomial of its boundary cell (the first or last cell of the range), as
+scipy.interpolate.BSpline extrapolates: there x keeps the cell l = k or G + k - 1 and
+evaluates its pieces beyond [0, 1]. A spline then has no region that its coefficients
+shape without data near it (the paper's splines taper to zero over the k extension cells
+and vanish beyond them), its value and slopes are continuous across a and b, and grid
+extension onto knots that contain the old ones keeps it exactly everywhere, not only on
+[a, b]. Within a cell each of them is a polynomial of degree k in the cell's own
 coordinate u = (x - t_l) / (t_{l+1} - t_l): on a uniform knot vector these are the pieces
 of the cardinal B-spline, the same in every cell; otherwise de Boor's triangle, run once
 per grid on polynomials, gives each cell's. Evaluating the bases is then a cell lookup
@@ -92,11 +99,11 @@ class LocalBases:
     """The k + 1 non-zero bases at each input, as the local evaluators produce them.
 
     values and derivative are planes (k + 1, batch, in): values[r, b, i] = B_{l-k+r}(x[b, i])
-    with l = cell[b, i] the knot cell of the input, clamped into [0, G + 2k - 1] (inputs
-    outside the knots are clamped onto the end knots, where every basis of order k >= 1 is
-    zero). Near the ends some indices l - k + r fall outside [0, G + k): the padded dense
-    tensors (batch, G + 3k, in), whose row l + r holds B_{l-k+r}, give those rows of their
-    own.
+    with l = cell[b, i] the knot cell of the input, clamped into the grid range's cells
+    [k, G + k - 1] (outside the range the boundary cell's pieces are extrapolated, see the
+    module docstring), so every index l - k + r lies in [0, G + k). The padded dense
+    tensors (batch, G + 3k, in), whose row l + r holds B_{l-k+r}, keep k spare rows at
+    each end.
     """
 
     values: Tensor
@@ -191,9 +198,9 @@ def prepare_knots(grid: Tensor, spline_order: int) -> Knots:
 def local_bases_table(x: Tensor, knots: Knots, derivative: bool) -> LocalBases:
     """Local bases on any knot vectors, from each cell's polynomials of x - t_l (Horner)."""
     k, grid, cells = knots.spline_order, knots.grid, knots.cells
-    x = torch.clamp(x, grid[:, 0], grid[:, -1])  # (batch, in)
-    cell = torch.searchsorted(grid, x.t().contiguous(), right=True).t() - 1  # (batch, in)
-    cell = cell.clamp_(max=cells - 1)
+    inside = torch.clamp(x, grid[:, k], grid[:, cells - k])  # (batch, in), onto [a, b]
+    cell = torch.searchsorted(grid, inside.t().contiguous(), right=True).t() - 1  # (batch, in)
+    cell = cell.clamp_(k, cells - 1 - k)
     table = knots.polynomials.index_select(0, (cell + knots.cell_offset).reshape(-1))
     offset = (x.reshape(-1) - table[:, 0]).unsqueeze(1)  # (batch in, 1): x - t_l
     rows = 2 * (k + 1) if derivative else k + 1
@@ -253,9 +260,9 @@ def local_bases_uniform(x: Tensor, knots: Knots, derivative: bool) -> LocalBases
     also gives the slopes (1/h) dB/du.
     """
     k, cells, inv_h = knots.spline_order, knots.cells, knots.inv_width
-    s = ((x - knots.origin) * inv_h).clamp_(0, cells)  # (batch, in): (x - t_0) / h
-    cell = s.floor().clamp_(max=cells - 1)
-    u = s - cell  # (batch, in), in [0, 1]
+    s = (x - knots.origin) * inv_h  # (batch, in): (x - t_0) / h
+    cell = s.floor().clamp_(k, cells - 1 - k)
+    u = s - cell  # (batch, in), in [0, 1] on the grid range, beyond it outside
     powers = [u]
     for _ in range(1, k):
         powers.append(powers[-1] * u)
@@ -277,8 +284,8 @@ def _uniform_offsets(
 ) -> tuple[Tensor, Tensor]:
     """(u (batch, 1, in), r (batch, G + k, in)): input b, i lies at u in its knot cell l,
     and basis m is that cell's local basis r = m - l + k (non-zero for 0 <= r <= k)."""
-    s = ((x - origin) * inv_width).clamp(0, cells)  # (x - t_0) / h
-    cell = s.floor().clamp(max=cells - 1)
+    s = (x - origin) * inv_width  # (x - t_0) / h
+    cell = s.floor().clamp(spline_order, cells - 1 - spline_order)
     bases = torch.arange(n_bases, dtype=x.dtype, device=x.device).view(1, -1, 1)
     return (s - cell).unsqueeze(1), bases - cell.unsqueeze(1) + spline_order
 
@@ -316,23 +323,13 @@ def pointwise_chain(
     u, r = _uniform_offsets(x, origin, inv_width, cells, grad_bases.shape[1], k)
     # dB/du = sum_p p P[r, p] u^(p-1): the pieces of the slopes
     slope_pieces = pieces[:, 1:] * torch.arange(1, k + 1, dtype=x.dtype, device=x.device)
-    grad_x = (grad_bases * _select_pieces(u, r, slope_pieces)).sum(1) * inv_width
-    if k == 1:  # as in local_bases: outside the knots the order-1 slopes are zero
-        s = (x - origin) * inv_width
-        grad_x = grad_x * ((s >= 0) & (s <= cells))
-    return grad_x
+    return (grad_bases * _select_pieces(u, r, slope_pieces)).sum(1) * inv_width
 
 
 def local_bases(x: Tensor, knots: Knots, derivative: bool = False) -> LocalBases:
     """The k + 1 non-zero bases at x (batch, in) on the knots; see LocalBases."""
     evaluate = local_bases_uniform if knots.uniform else local_bases_table
-    local = evaluate(x, knots, derivative)
-    if derivative and knots.spline_order == 1:
-        # inputs outside the knots were clamped onto the end knots, where the slope of
-        # every basis of order >= 2 vanishes, but that of order 1 does not
-        inside = (x >= knots.grid[:, 0]) & (x <= knots.grid[:, -1])
-        local.derivative = local.derivative * inside
-    return local
+    return evaluate(x, knots, derivative)
 
 
 def padded_start(cell: Tensor, spline_order: int, n_bases: int) -> Tensor:
