@@ -51,6 +51,8 @@ from kanbench.models.rbf import RBFKAN
 from kanbench.models.size import staged_size
 from kanbench.models.stack import LayerStack
 from kanbench.monitor import Progress
+from kanbench.optim import LossScale, make_optimizer, stop_rule
+from kanbench.optimum import last_layer_optimum
 
 # start r of a stage is seeded with seed + RESTART_SEED_STRIDE * r (start 0: the run's seed)
 RESTART_SEED_STRIDE = 1_000_003
@@ -71,23 +73,6 @@ class StageOutcome:
     stalled_steps: int = 0
     last_loss: float | None = None
     history: list[tuple[int, float, float | None]] = field(default_factory=list)
-
-
-def make_optimizer(parameters, optim: OptimConfig) -> torch.optim.Optimizer:
-    """LBFGS (pykan's settings by default) or Adam, from the optim config."""
-    if optim.name == "lbfgs":
-        return torch.optim.LBFGS(
-            parameters,
-            lr=optim.lr,
-            max_iter=optim.max_iter,
-            history_size=optim.history_size,
-            line_search_fn=optim.line_search,
-            tolerance_grad=optim.tolerance_grad,
-            tolerance_change=optim.tolerance_change,
-        )
-    return torch.optim.Adam(
-        parameters, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay
-    )
 
 
 @torch.no_grad()
@@ -125,13 +110,15 @@ def fit_stage(
         outcome = StageOutcome()
         memory.reset_peak()
     optimizer = make_optimizer(model.parameters(), optim)
+    scale = LossScale(optimizer)
+    if outcome.last_loss is None:
+        with torch.no_grad():
+            scale.follow(float(_loss(model, data, penalty)))
 
     def closure() -> torch.Tensor:
         outcome.evaluations += 1
         optimizer.zero_grad(set_to_none=True)
-        loss = nn.functional.mse_loss(model(data.x_train), data.y_train)
-        if penalty is not None:
-            loss = loss + penalty()
+        loss = _loss(model, data, penalty) * scale.factor
         loss.backward()
         return loss
 
@@ -140,12 +127,14 @@ def fit_stage(
         for step in range(outcome.steps, steps):
             if before_step is not None:
                 before_step(step)
+            scale.follow(outcome.last_loss)
             if optim.relative_tolerance and outcome.last_loss is not None:
                 for group in optimizer.param_groups:  # LBFGS reads it at every step
                     group["tolerance_change"] = max(
-                        optim.tolerance_change, optim.relative_tolerance * outcome.last_loss
+                        optim.tolerance_change,
+                        optim.relative_tolerance * outcome.last_loss * scale.factor,
                     )
-            loss = float(optimizer.step(closure).detach())  # the loss before this step
+            loss = float(optimizer.step(closure).detach()) / scale.factor  # before this step
             outcome.steps = step + 1
             if not math.isfinite(loss):
                 outcome.status, outcome.message = "diverged", f"loss {loss} at step {step}"
@@ -169,6 +158,14 @@ def fit_stage(
     return outcome
 
 
+def _loss(
+    model: nn.Module, data: TorchDataset, penalty: Callable[[], torch.Tensor] | None
+) -> torch.Tensor:
+    """The MSE on the training batch, plus the penalty if any."""
+    loss = nn.functional.mse_loss(model(data.x_train), data.y_train)
+    return loss + penalty() if penalty is not None else loss
+
+
 def _stalled(outcome: StageOutcome, loss: float, optim: OptimConfig, counting: bool) -> bool:
     """Count the steps in a row whose loss fell by less than stop_rtol of the one before.
 
@@ -182,19 +179,6 @@ def _stalled(outcome: StageOutcome, loss: float, optim: OptimConfig, counting: b
     small = previous - loss < optim.stop_rtol * previous
     outcome.stalled_steps = outcome.stalled_steps + 1 if small else 0
     return outcome.stalled_steps >= optim.stop_patience
-
-
-def stop_rule(optim: OptimConfig) -> str | None:
-    """The early-stopping rule in words, for the record (None: every step is trained)."""
-    rules = []
-    if optim.name == "lbfgs" and optim.relative_tolerance:
-        rules.append(f"LBFGS iterations end at a loss change < {optim.relative_tolerance:g}·loss")
-    if optim.stop_rtol:
-        rules.append(
-            f"a stage ends after {optim.stop_patience} steps in a row that each lower the "
-            f"training loss by < {optim.stop_rtol:g} of it"
-        )
-    return "; ".join(rules) or None
 
 
 def fit_from_best_start(
@@ -381,6 +365,7 @@ def train_staged(
                 outcome.status, outcome.message = "failed", f"refine to {label}: {error}"
             if outcome.status == "ok":
                 outcome = fit(model)
+        optimum = last_layer_optimum(model, data.x_train, data.y_train)
         record = _stage_record(
             cfg,
             model,
@@ -389,6 +374,8 @@ def train_staged(
             started,
             stage=stage,
             **staged_size_fields(m, grid_size, count_trainable(model)),
+            lsq_train_rmse=optimum.rmse,
+            lsq_scope=optimum.scope,
             **restarts,
         )
         yield record, outcome.history
@@ -467,6 +454,8 @@ def train_mlp(
             width=width,
             n_params_paper=n,
             target_params=target,
+            lsq_train_rmse=None,
+            lsq_scope=None,
             **restarts,
         )
         yield record, outcome.history

@@ -142,6 +142,14 @@ class ChebyKANLayer(nn.Module):
         y = t.flatten(1) @ self.coef.flatten(1).t()  # (b, in (D+1)) @ (in (D+1), out)
         return y if self.bias is None else y + self.bias
 
+    def linear_features(self, x: Tensor) -> Tensor:
+        """What the layer is linear in: (batch, in) -> (batch, F), [T_n(z_i) for each i, n;
+        1 with a bias]."""
+        parts = [chebyshev_t(self.mapped(x), self.size).flatten(1)]
+        if self.bias is not None:
+            parts.append(torch.ones_like(x[:, :1]))
+        return torch.cat(parts, dim=1)
+
     @torch.no_grad()
     def update_grid(
         self, x: Tensor, bounds: tuple[Tensor, Tensor] | None = None, margin: float = 0.0

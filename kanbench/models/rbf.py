@@ -110,6 +110,15 @@ class RBFKANLayer(nn.Module):
         y = y + bases.flatten(1) @ self.coef.flatten(1).t()  # (b, in G) @ (in G, out)
         return y if self.bias is None else y + self.bias
 
+    def linear_features(self, x: Tensor) -> Tensor:
+        """What the layer is linear in, LayerNorm held fixed: (batch, in) -> (batch, F),
+        [exp(-((z_i - mu_im) / h_i)^2) for each i, m; silu(x_i) for each i; 1 with a bias]."""
+        bases = gaussian_bases(self._normalised(x), self.lo, self.hi, self.size)  # (b, in, G)
+        parts = [bases.flatten(1), nn.functional.silu(x)]
+        if self.bias is not None:
+            parts.append(torch.ones_like(x[:, :1]))
+        return torch.cat(parts, dim=1)
+
     def _refit(self, lo: Tensor, hi: Tensor, n_centres: int) -> None:
         """Move the centres to n_centres on [lo, hi], refitting c by least squares."""
         cpu64 = {"dtype": torch.float64, "device": "cpu"}
