@@ -54,10 +54,10 @@ class StagedConfig:
     grid_range: tuple[float, float] = (-1.0, 1.0)
     grid_update_every: int = 5
     grid_update_until: int = 50
-    grid_covers_domain: bool = True
-    hidden_grid_margin: float = 0.05
+    grid_covers_domain: bool = False
+    hidden_grid_margin: float = 0.0
     bias: bool = False
-    restarts: int = 3
+    restarts: int = 5
     restart_steps: int = 5
 
 

@@ -29,7 +29,7 @@ TINY = [
 ]
 # jobs per experiment: tasks x model arms x seeds (x depths for the §3.2 / §3.3 protocol)
 EXPERIMENT_JOBS = {
-    "fig2_3": 2 * 3,
+    "fig2_3": 2 * 5,
     "fig3_1": 5 * 5 * 3,
     "special": 15 * 3 * 5 * 3,
     "feynman": 33 * 3 * 5 * 3,
