@@ -256,9 +256,35 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def build_staged(cfg: RunConfig, size: int, restart: int = 0) -> LayerStack:
+def build_staged(
+    cfg: RunConfig, size: int, restart: int = 0, x: torch.Tensor | None = None
+) -> LayerStack:
     """The model of the config's staged family at size knob `size` (G, centres or degree),
-    seeded for start `restart` (start 0: the run's seed)."""
+    seeded for start `restart` (start 0: the run's seed); with training inputs x, every
+    layer's basis is placed on the samples that reach it (see place_bases)."""
+    model = _new_staged(cfg, size, restart)
+    if x is not None:
+        place_bases(model, cfg, x)
+    return model
+
+
+def place_bases(model: LayerStack, cfg: RunConfig, x: torch.Tensor) -> None:
+    """Move a fresh model's grids onto its samples, keeping its random coefficients.
+
+    Outside its grid a spline extrapolates its boundary polynomial, so a layer whose
+    first grid ([-1, 1]) is far from its inputs (x in [1, 5], say, 100 cells away at
+    G = 50) computes values of 1e6 and more; the first grid update, which keeps the
+    function, would then keep those too. Placing the grids first (the coefficients are
+    random either way) starts every run on its data, as pykan starts on its first update.
+    """
+    m = cfg.model
+    bounds = None
+    if m.grid_covers_domain:
+        bounds = (torch.as_tensor(cfg.task.lows), torch.as_tensor(cfg.task.highs))
+    model.update_grid(x, bounds, m.hidden_grid_margin, refit=False)
+
+
+def _new_staged(cfg: RunConfig, size: int, restart: int) -> LayerStack:
     m = cfg.model
     torch.manual_seed(cfg.seed + RESTART_SEED_STRIDE * restart)
     common = {
@@ -323,7 +349,7 @@ def train_staged(
     """Yield (record, history) for each stage of a staged family's size schedule: a KAN
     through its grids, the variants through their sizes, each grown in place."""
     m: StagedConfig = cfg.model
-    build = functools.partial(build_staged, cfg, m.grid_schedule[0])
+    build = functools.partial(build_staged, cfg, m.grid_schedule[0], x=data.x_train)
 
     domain = (torch.as_tensor(cfg.task.lows), torch.as_tensor(cfg.task.highs))
     bounds = domain if m.grid_covers_domain else None

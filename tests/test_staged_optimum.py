@@ -210,3 +210,19 @@ def test_a_staged_single_layer_kan_stays_within_3x_of_its_optimum(task):
         assert record["lsq_scope"] == "model"
         assert record["train_rmse"] <= 3 * record["lsq_train_rmse"], record["grid_size"]
     assert records[-1]["train_rmse"] < records[0]["train_rmse"] / 100
+
+
+def test_a_fresh_model_starts_on_its_data_not_far_outside_its_first_grid():
+    """jv's inputs lie in [0, 2] x [1, 5]; a [2, 5, 1] KAN's first grid is [-1, 1]. Without
+    placing the grids, G = 50 splines are extrapolated 100 cells out (values of 1e6 and
+    more), and the first grid update would keep that."""
+    config = _config("jv", "model.grid_schedule=[50]")
+    data = to_torch(make_dataset(config.task, 300, 10, 0.0, 0), torch.float64)
+    placed = train.build_staged(config, 50, x=data.x_train)
+    unplaced = train.build_staged(config, 50)
+    with torch.no_grad():
+        assert placed(data.x_train).abs().max() < 100
+        assert unplaced(data.x_train).abs().max() > 1e4
+    first = placed.layers[0].grid[:, 3:-3]
+    torch.testing.assert_close(first[:, 0], data.x_train.amin(0))
+    torch.testing.assert_close(first[:, -1], data.x_train.amax(0))

@@ -128,7 +128,7 @@ def train_kan_symbolic(
         outcome, restarts = StageOutcome(), {}
         if model is None:
             model, outcome, restarts = fit_from_best_start(
-                functools.partial(build_staged, cfg, grid_size),
+                functools.partial(build_staged, cfg, grid_size, x=data.x_train),
                 m.restarts,
                 min(m.restart_steps, m.steps_per_grid),
                 lambda model, steps=m.steps_per_grid, outcome=None, label=label: fit(

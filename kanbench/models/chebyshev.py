@@ -152,13 +152,22 @@ class ChebyKANLayer(nn.Module):
 
     @torch.no_grad()
     def update_grid(
-        self, x: Tensor, bounds: tuple[Tensor, Tensor] | None = None, margin: float = 0.0
+        self,
+        x: Tensor,
+        bounds: tuple[Tensor, Tensor] | None = None,
+        margin: float = 0.0,
+        refit: bool = True,
     ) -> None:
         """input_map "range": map the range of samples x (batch, in) onto [-1, 1], the same
-        polynomials re-expressed in the new z; "tanh": nothing to do."""
+        polynomials re-expressed in the new z (refit=False: the coefficients kept as they
+        are, now in the new z); "tanh": nothing to do."""
         if self.input_map == "tanh":
             return
         lo, hi = sample_range(x.to(self.lo), (self.lo, self.hi), bounds, margin)
+        if not refit:
+            self.lo.copy_(lo)
+            self.hi.copy_(hi)
+            return
         cpu64 = {"dtype": torch.float64, "device": "cpu"}
         nodes = chebyshev_nodes(self.size)  # (D + 1,) in the new z
         lo64, hi64 = lo.to(**cpu64), hi.to(**cpu64)

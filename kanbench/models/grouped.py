@@ -173,10 +173,15 @@ class GroupedKANLayer(SplineGridLayer):
 
     @torch.no_grad()
     def update_grid(
-        self, x: Tensor, bounds: tuple[Tensor, Tensor] | None = None, margin: float = 0.0
+        self,
+        x: Tensor,
+        bounds: tuple[Tensor, Tensor] | None = None,
+        margin: float = 0.0,
+        refit: bool = True,
     ) -> None:
         """Adapt each group's grid to the pooled samples of its inputs, x (batch, in), as
-        the B-spline KAN does per input (bounds (lo, hi), each (in,), and margin alike)."""
+        the B-spline KAN does per input (bounds (lo, hi), each (in,), margin and refit
+        alike)."""
         check_samples(x, self.in_features)
         x = x.to(self.grid.dtype)
         points = bspline.grid_points(self.grid, self.spline_order).clone()  # (groups, G + 1)
@@ -191,7 +196,7 @@ class GroupedKANLayer(SplineGridLayer):
                 pooled, self.grid_size, self.grid_eps, group_bounds, margin
             )
             points[g] = bspline.keep_degenerate(new, points[g : g + 1])[0]
-        self._set_grid(bspline.extend_grid(points, self.spline_order))
+        self._set_grid(bspline.extend_grid(points, self.spline_order), refit)
 
     def extra_repr(self) -> str:
         return (

@@ -63,13 +63,16 @@ class SplineGridLayer(nn.Module):
             self._knots = (key, bspline.prepare_knots(self._input_grid(), self.spline_order))
         return self._knots[1]
 
-    def _set_grid(self, grid: Tensor) -> None:
-        """Replace the knots, refitting the coefficients so that the splines are kept."""
-        old = self._spline_coef().detach()
-        coef = bspline.refit_coefficients(self.grid, old, grid, self.spline_order)
+    def _set_grid(self, grid: Tensor, refit: bool = True) -> None:
+        """Replace the knots, refitting the coefficients so that the splines are kept (with
+        refit=False the coefficients stay as they are, now on the new knots)."""
+        if refit:
+            old = self._spline_coef().detach()
+            coef = bspline.refit_coefficients(self.grid, old, grid, self.spline_order)
         self.grid = grid.to(self.grid)
         self._knots = None
-        self._store_spline_coef(coef)
+        if refit:
+            self._store_spline_coef(coef)
 
     @torch.no_grad()
     def refine(self, new_grid_size: int) -> None:
@@ -347,7 +350,11 @@ class KANLayer(SplineGridLayer):
 
     @torch.no_grad()
     def update_grid(
-        self, x: Tensor, bounds: tuple[Tensor, Tensor] | None = None, margin: float = 0.0
+        self,
+        x: Tensor,
+        bounds: tuple[Tensor, Tensor] | None = None,
+        margin: float = 0.0,
+        refit: bool = True,
     ) -> None:
         """Adapt the grid to samples x (batch, in) and refit c so that phi is kept (§2.4).
 
@@ -355,12 +362,13 @@ class KANLayer(SplineGridLayer):
         each input by grid_eps (bspline.grid_points_from_samples); bounds (lo, hi), each
         (in,), widen that range to a known input domain, and margin by that fraction of
         it on each side. An input whose samples are (nearly) constant keeps its grid.
+        refit=False moves the grid and keeps c (placing a fresh layer's grid on its data).
         """
         check_samples(x, self.in_features)
         x = x.to(self.grid.dtype)
         points = bspline.grid_points_from_samples(x, self.grid_size, self.grid_eps, bounds, margin)
         points = bspline.keep_degenerate(points, bspline.grid_points(self.grid, self.spline_order))
-        self._set_grid(bspline.extend_grid(points, self.spline_order))
+        self._set_grid(bspline.extend_grid(points, self.spline_order), refit)
 
     def extra_repr(self) -> str:
         return (

@@ -140,12 +140,20 @@ class RBFKANLayer(nn.Module):
 
     @torch.no_grad()
     def update_grid(
-        self, x: Tensor, bounds: tuple[Tensor, Tensor] | None = None, margin: float = 0.0
+        self,
+        x: Tensor,
+        bounds: tuple[Tensor, Tensor] | None = None,
+        margin: float = 0.0,
+        refit: bool = True,
     ) -> None:
-        """Spread the centres over the range of samples x (batch, in) (after LayerNorm)."""
+        """Spread the centres over the range of samples x (batch, in) (after LayerNorm);
+        refit=False moves them and keeps c."""
         z = self._normalised(x.to(self.lo))
         lo, hi = sample_range(z, (self.lo, self.hi), None if self.norm else bounds, margin)
-        self._refit(lo, hi, self.size)
+        if refit:
+            self._refit(lo, hi, self.size)
+        else:
+            self.lo, self.hi = lo.to(self.lo), hi.to(self.hi)
 
     @torch.no_grad()
     def refine(self, new_size: int) -> None:

@@ -4,8 +4,9 @@ Every family trained through a size schedule (the B-spline KAN, the RBF and Cheb
 KANs, the grouped KAN) is such a stack: layer l maps n_{l-1} inputs to n_l outputs, and
 each layer can
 
-- update_grid(x, bounds=None, margin=0.0): adapt where its basis lives to samples x
-  (batch, in) of its input, keeping its function as far as the family allows;
+- update_grid(x, bounds=None, margin=0.0, refit=True): adapt where its basis lives to
+  samples x (batch, in) of its input, keeping its function as far as the family allows
+  (refit=False: move the basis and keep the coefficients, for a fresh layer);
 - refine(size): grow to a larger size knob (grid intervals G, centres, degree), keeping
   its function.
 
@@ -89,18 +90,22 @@ class LayerStack(nn.Module):
         x: Tensor,
         input_bounds: tuple[Tensor, Tensor] | None = None,
         hidden_margin: float = 0.0,
+        refit: bool = True,
     ) -> None:
         """Update every layer from the samples that reach it, first layer first.
 
         input_bounds (lo, hi), each (in,): the domain of the inputs, which the first
         layer's basis then covers even where the samples do not reach its edges. The
         bases of later layers reach hidden_margin times their samples' range past them.
+        refit=False places the bases on the samples and keeps the coefficients: for a
+        freshly initialised stack, whose random functions need not be kept (and must not
+        be, where a spline would be extrapolated far beyond its first grid).
         """
         for position, layer in enumerate(self.layers):
             if position == 0:
-                layer.update_grid(x, input_bounds)
+                layer.update_grid(x, input_bounds, refit=refit)
             else:
-                layer.update_grid(x, margin=hidden_margin)
+                layer.update_grid(x, margin=hidden_margin, refit=refit)
             x = layer(x)
 
     @torch.no_grad()
