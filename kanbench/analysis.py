@@ -3,40 +3,36 @@
 The job of this module, in order:
 
 1. Load every run file (``<folder>/**/records/<run_id>.json``, written by kanbench.store)
-   into one tidy pandas frame, one row per stage (`load_study`, `load_records`).
-2. Turn the stages of each task into series of (N, test RMSE) points (`scaling_points`):
-   a KAN run gives one point per grid stage, and each KAN shape is a series; MLP runs give
-   a series per depth and the MLP *frontier*, the best run in each log-spaced bin of N
-   (Yu et al. 2024). N follows a named convention: "trainable" (``n_params``) or "paper"
-   (``n_params_paper``, edges x G for a KAN; the same as "trainable" for an MLP).
-3. Fit each series inside its fit window (`fit_series`, `analyse`):
-
-   - the power law   l = A N^-alpha,      by least squares on log l = log A - alpha log N;
-   - plateau-aware   l = A N^-alpha + E,  by least squares on the log residuals
-     r_i = log(A N_i^-alpha + E) - log l_i, with A > 0, alpha in [0, 20], E >= 0.
-
-   The fit window drops the overfitting / plateau region. Rules (WINDOWS):
-   "descent" (default): the points with N <= N*, N* the first N whose log test RMSE (the
-   median over the points at each N) lies within DESCENT_SHARE (10%) of the series' range
-   of log RMSE above its lowest, so that both an overfitting tail and a plateau are left
-   out while a series that is still falling keeps its points; "min-test": N* the N of the
-   lowest test RMSE itself; "none": every point; "range": the points
-   with n_min <= N <= n_max. Fewer than MIN_POINTS distinct N in the window: no fit, with
-   the reason in the table.
-
-   The 95% interval of alpha: with at least `min_seeds` seeds in the series, a bootstrap
-   over seeds: whole seeds (every run of a seed) are drawn with replacement, the series is
-   rebuilt (the frontier re-selected), the window re-applied and the law refitted; the
-   interval is the 2.5 and 97.5 percentiles of the refitted alphas. Otherwise from the
-   residuals: alpha +- t_{0.975, n-p} * se, with se the standard error of the log-log slope
-   (p = 2) or, for the plateau-aware fit, from the Jacobian, cov = s^2 (J^T J)^-1 (p = 3).
-   Each fit row says which method gave its interval.
-4. Tables (`fits_table`, `summary_table`, `markdown_table`): per task, alpha of each
-   family with its interval and method, the theory lines (alpha = k + 1 for a KAN of
-   spline order k; alpha = 4/d for an MLP, d the task's intrinsic dimension), each
-   family's best test RMSE, and the smallest N at which a family reaches each RMSE
-   threshold.
-5. Bench records (``<folder>/**/bench/<bench_id>.json``, written by kanbench-bench): one
+   into one tidy pandas frame, one row per stage (`load_study`, `load_records`). Records
+   from before lsq_train_rmse / lsq_scope load with NaN / None there.
+2. Turn the stages of each task into series of (N, test RMSE) points (`series_specs`):
+   a staged run (KAN, or any family but 'mlp') gives one point per grid stage, and each
+   shape of a staged family is a series; MLP runs give a series per depth. A family run
+   at several shapes or depths also gets a *frontier*: in each log-spaced bin of N (Yu et
+   al. 2024) the run of lowest TRAIN RMSE (test RMSE only for a record without one), drawn
+   and fitted by its test RMSE, so the test set selects nothing. N follows a convention:
+   "trainable" (``n_params``) or "paper" (``n_params_paper``). Staged points also carry
+   the grid variable edges x G (`grid_variable`; edges = sum_l w_l w_{l+1} of the shape).
+3. Fit each series (`fit_series`, with the laws, windows and checks of kanbench.fits):
+   l = A x^-alpha and l = A x^-alpha + E. The KAN theory rate k + 1 is a rate in G, so a
+   staged series is fitted in edges x G (alpha_grid, its primary alpha) and in N (alpha)
+   over the same points; an MLP series in N alone. Windows are chosen once per series from
+   the pooled points, in its primary variable. Interval of alpha at 95%: with S >=
+   min_seeds (2) seeds that have a fit inside the window (each seed's own points, its own
+   frontier for a frontier series), alpha = the mean of the per-seed alphas and
+   mean +- t_{0.975, S-1} sd / sqrt(S); else the pooled fit's residual t-interval,
+   alpha +- t_{0.975, n-p} se, whose text says it ignores seed-to-seed spread. A window
+   that one power law does not describe (kanbench.fits.one_law) gets alpha NaN and a note
+   with the slopes of its first and last thirds.
+4. Optimality (`optimality_columns`, `optimality_table`, `flagged_stages`): per stage,
+   gap = train_rmse / lsq_train_rmse (the least-squares optimum of the last layer) and a
+   stalled-stage flag; a series whose windows hold flagged stages says so in its note.
+5. Tables (`fits_table`, `summary_table`, `markdown_table`): per task, alpha of each
+   family in its variable with its interval and method, the theory lines (alpha = k + 1
+   in edges x G for a KAN of spline order k; alpha = 4/d in N for an MLP, d the task's
+   intrinsic dimension), each family's best test RMSE, and the smallest N at which a
+   family reaches each RMSE threshold.
+6. Bench records (``<folder>/**/bench/<bench_id>.json``, written by kanbench-bench): one
    row per case and family with every ratio to the case's MLP (`load_bench`), and the
    study's goals measured (`bench_goals`).
 """
@@ -53,17 +49,32 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+
+from kanbench.fits import (
+    ALPHA_BOUNDS,
+    DESCENT_SHARE,
+    MIN_POINTS,
+    ONE_LAW_RATIO,
+    START_RATIO,
+    WINDOWS,
+    OneLaw,
+    PlateauFit,
+    PowerLawFit,
+    Window,
+    fit_plateau,
+    fit_power_law,
+    one_law,
+    power_law_scale,
+    seed_interval,
+)
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_SCHEMAS = (1,)
 CONVENTIONS = ("trainable", "paper")
 CONVENTION_COLUMNS = {"trainable": "n_params", "paper": "n_params_paper"}
-WINDOWS = ("min-test", "descent", "none", "range")
-# "descent": a point within this share of a series' range of log test RMSE above its lowest
-# has reached the floor
-DESCENT_SHARE = 0.1
+GRID_VARIABLE = "edges·G"  # the variable of a staged family's primary alpha
+N_VARIABLE = "N"
 UNKNOWN_SCHEMA_ACTIONS = ("raise", "skip")
 # the families the summary reports, in its order; kan and mlp always, the others when run
 FAMILY_NAMES = {
@@ -74,13 +85,14 @@ FAMILY_NAMES = {
     "mlp": "MLP",
 }
 ALWAYS_REPORTED = ("kan", "mlp")
-MIN_POINTS = 3  # distinct N a fit needs inside its window
 DEFAULT_THRESHOLDS = (1e-2, 1e-3, 1e-4)
 DEFAULT_BINS_PER_DECADE = 5
-DEFAULT_BOOTSTRAP = 1000
-DEFAULT_MIN_SEEDS = 3
+DEFAULT_MIN_SEEDS = 2  # seeds with a fit that an interval over seeds needs
 NOT_REACHED = "not reached"
-_ALPHA_BOUNDS = (0.0, 20.0)  # alpha of the plateau-aware fit
+GAP_LIMIT = 3.0  # a stage whose train RMSE exceeds this multiple of its optimum is flagged
+STALL_RATIO = 0.9  # a stage without an optimum whose train RMSE fell by less is flagged
+INTERPOLATION_SHARE = 0.5  # flags need N <= this share of n_train (see optimality_columns)
+STALLED_MARK = "⚠"  # marks an alpha whose window holds flagged stages
 
 # stage fields kept as columns, in this order (others follow); records may lack some
 _STAGE_COLUMNS = (
@@ -99,6 +111,8 @@ _STAGE_COLUMNS = (
     "train_rmse",
     "test_rmse",
     "test_median_rmse",
+    "lsq_train_rmse",
+    "lsq_scope",
     "steps",
     "iterations",
     "evaluations",
@@ -134,6 +148,7 @@ _FLOAT_COLUMNS = (
     "train_rmse",
     "test_rmse",
     "test_median_rmse",
+    "lsq_train_rmse",
     "wall_s",
     "s_per_step",
     "peak_rss_mb",
@@ -297,7 +312,8 @@ def load_study(
 def load_records(
     folders: str | os.PathLike | Iterable[str | os.PathLike], unknown_schema: str = "raise"
 ) -> pd.DataFrame:
-    """The stage frame of `load_study` alone: one row per stage of every stored run."""
+    """The stage frame of `load_study` alone: one row per stage of every stored run (with
+    the optimality columns n_train, gap and stall)."""
     return load_study(folders, unknown_schema).stages
 
 
@@ -353,7 +369,8 @@ def _stage_frame(runs: list[tuple[Path, dict]]) -> pd.DataFrame:
     frame = frame.drop_duplicates(subset=["run_id", "stage"], keep="first")
     first = ["run_id", "run_status", *_STAGE_COLUMNS]
     frame = frame[first + [c for c in frame.columns if c not in first]]
-    return frame.sort_values(["task", "family", "run_id", "stage"]).reset_index(drop=True)
+    frame = frame.sort_values(["task", "family", "run_id", "stage"]).reset_index(drop=True)
+    return optimality_columns(frame)
 
 
 def _history_frame(runs: list[tuple[Path, dict]]) -> pd.DataFrame:
@@ -417,10 +434,89 @@ def param_count(stages: pd.DataFrame, convention: str = "trainable") -> pd.Serie
     return n.fillna(stages["n_params"]).astype(float)
 
 
+def _edges(shape) -> float:
+    """sum_l w_l w_{l+1} over a shape (a list or its JSON text); NaN when there is none."""
+    if isinstance(shape, str):
+        try:
+            shape = json.loads(shape)
+        except ValueError:
+            return math.nan
+    if not isinstance(shape, list | tuple) or len(shape) < 2:
+        return math.nan
+    try:
+        return float(sum(int(a) * int(b) for a, b in zip(shape[:-1], shape[1:], strict=False)))
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def grid_variable(stages: pd.DataFrame) -> pd.Series:
+    """The grid variable edges x G of each stage (edges = sum_l w_l w_{l+1} over its shape,
+    G its grid_size), the variable of the KAN theory rate k + 1; NaN for an MLP stage or
+    one without a shape or a grid size."""
+    edges = stages["shape"].map(_edges).astype(float)
+    grid = pd.to_numeric(stages["grid_size"], errors="coerce").astype(float)
+    return (edges * grid).where(stages["family"] != "mlp")
+
+
 def usable(stages: pd.DataFrame) -> pd.Series:
     """Stages that can be points of a scaling curve: status complete, test RMSE finite > 0."""
     rmse = stages["test_rmse"].astype(float)
     return (stages["status"] == "complete") & np.isfinite(rmse) & (rmse > 0)
+
+
+def _n_train(config) -> float:
+    try:
+        return float(json.loads(config)["data"]["n_train"])
+    except (TypeError, ValueError, KeyError):
+        return math.nan
+
+
+def optimality_columns(stages: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the stage frame with n_train (from each run's config), gap (train_rmse /
+    lsq_train_rmse, NaN without a positive optimum) and stall, the stalled-stage flag of a
+    staged stage (every family but 'mlp'):
+
+    - 'above its optimum': gap > GAP_LIMIT (3); with lsq_scope 'model' only when
+      N <= n_train / 2 (near interpolation the optimum goes to 0 and the gap means nothing);
+    - 'not falling': no optimum recorded, N <= n_train / 2, G grew since the run's previous
+      stage and train RMSE >= STALL_RATIO (0.9) x that stage's;
+    - '' otherwise. N is the trainable count; an unknown n_train counts as N > n_train / 2.
+    """
+    frame = stages.copy()
+    if "lsq_train_rmse" not in frame:
+        frame["lsq_train_rmse"] = math.nan
+    if "lsq_scope" not in frame:
+        frame["lsq_scope"] = None
+    optimum = pd.to_numeric(frame["lsq_train_rmse"], errors="coerce").to_numpy(dtype=float)
+    frame["lsq_train_rmse"] = optimum
+    if "config" in frame:
+        configs = frame["config"].to_numpy()
+        known = {c: _n_train(c) for c in set(configs)}
+        n_train = np.array([known[c] for c in configs], dtype=float)
+    else:
+        n_train = np.full(len(frame), math.nan)
+    frame["n_train"] = n_train
+    train = pd.to_numeric(frame["train_rmse"], errors="coerce").to_numpy(dtype=float)
+    reference = np.isfinite(optimum) & (optimum > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["gap"] = np.where(reference, train / optimum, math.nan)
+    staged = (frame["family"] != "mlp").to_numpy()
+    small = frame["n_params"].to_numpy(dtype=float) <= n_train * INTERPOLATION_SHARE
+    counts = (frame["lsq_scope"] != "model").to_numpy() | small
+    above = staged & (frame["gap"].to_numpy() > GAP_LIMIT) & counts
+    not_falling = np.zeros(len(frame), dtype=bool)
+    if "run_id" in frame and "stage" in frame and len(frame) > 1:
+        runs = frame["run_id"].astype(str).to_numpy()
+        order = np.lexsort((frame["stage"].to_numpy(dtype=float), runs))
+        grid = pd.to_numeric(frame["grid_size"], errors="coerce").to_numpy(dtype=float)
+        now, before = order[1:], order[:-1]  # each stage and the one before it in its run
+        same = runs[now] == runs[before]
+        not_falling[now] = (
+            same & (grid[now] > grid[before]) & (train[now] >= STALL_RATIO * train[before])
+        )
+    not_falling &= staged & ~reference & small
+    frame["stall"] = np.where(above, "above its optimum", np.where(not_falling, "not falling", ""))
+    return frame
 
 
 def log_bins(n: np.ndarray, bins_per_decade: int = DEFAULT_BINS_PER_DECADE) -> np.ndarray:
@@ -432,7 +528,7 @@ def log_bins(n: np.ndarray, bins_per_decade: int = DEFAULT_BINS_PER_DECADE) -> n
 def frontier_indices(
     n: np.ndarray, rmse: np.ndarray, bins_per_decade: int = DEFAULT_BINS_PER_DECADE
 ) -> np.ndarray:
-    """Indices of the Pareto-frontier points: the lowest RMSE in each log-spaced N bin.
+    """Indices of the frontier points: the lowest `rmse` in each log-spaced N bin.
 
     Ties go to the smaller N, then to the earlier index. The result is sorted by N.
     """
@@ -448,16 +544,27 @@ def frontier_indices(
     return chosen[np.argsort(n[chosen], kind="stable")]
 
 
+def selection_rmse(points: pd.DataFrame) -> np.ndarray:
+    """What a frontier picks by: each point's train RMSE, or its test RMSE when it has no
+    finite positive train RMSE (so the test set picks nothing it need not)."""
+    test = points["test_rmse"].to_numpy(dtype=float)
+    if "train_rmse" not in points:
+        return test
+    train = pd.to_numeric(points["train_rmse"], errors="coerce").to_numpy(dtype=float)
+    return np.where(np.isfinite(train) & (train > 0), train, test)
+
+
 def frontier(points: pd.DataFrame, bins_per_decade: int = DEFAULT_BINS_PER_DECADE) -> pd.DataFrame:
-    """The rows of points (columns N and test_rmse) on the frontier, one per N bin."""
-    idx = frontier_indices(points["N"].to_numpy(), points["test_rmse"].to_numpy(), bins_per_decade)
+    """The rows of points (columns N, test_rmse and train_rmse) on the frontier: in each
+    log-spaced N bin the row of lowest train RMSE (selection_rmse)."""
+    idx = frontier_indices(points["N"].to_numpy(), selection_rmse(points), bins_per_decade)
     return points.iloc[idx]
 
 
 @dataclass(frozen=True)
 class SeriesSpec:
     """A series of one task: its name, its family, the rows of the stage frame it is built
-    from (`members`) and how: 'all' (every member is a point) or 'frontier'."""
+    from (`members`, with N) and how: 'all' (every member is a point) or 'frontier'."""
 
     task: str
     family: str
@@ -473,10 +580,13 @@ def series_specs(stages: pd.DataFrame, convention: str = "trainable") -> list[Se
 
     The primary series of a family, the one the summary reports, is its single series or,
     with several, its frontier; for MLPs always the MLP frontier. Only usable stages
-    (complete, finite test RMSE) take part; N is by `convention`.
+    (complete, finite test RMSE) take part; N is by `convention`, edges_g the grid
+    variable, and the optimality columns come along.
     """
-    frame = stages[usable(stages)].copy()
+    frame = optimality_columns(stages)
+    frame = frame[usable(frame)].copy()
     frame["N"] = param_count(frame, convention)
+    frame["edges_g"] = grid_variable(frame)
     if "variant" not in frame:
         frame["variant"] = None
     specs: list[SeriesSpec] = []
@@ -529,404 +639,356 @@ def _shape_text(shape) -> str:
     return str(shape)
 
 
-def _select(n: np.ndarray, rmse: np.ndarray, kind: str, bins_per_decade: int) -> np.ndarray:
+def _prepared(members: pd.DataFrame) -> pd.DataFrame:
+    """Members with the columns the fits read (edges_g, the optimality columns), added
+    when a caller built them without (N must be there)."""
+    if "stall" not in members:
+        members = optimality_columns(members)
+    if "edges_g" not in members:
+        members = members.assign(edges_g=grid_variable(members))
+    return members
+
+
+def _points(members: pd.DataFrame, kind: str, bins_per_decade: int) -> pd.DataFrame:
+    """The points of a series from its members: all of them, or their frontier; by N."""
     if kind == "frontier":
-        return frontier_indices(n, rmse, bins_per_decade)
-    return np.argsort(n, kind="stable")
+        return frontier(members, bins_per_decade)
+    return members.iloc[np.argsort(members["N"].to_numpy(dtype=float), kind="stable")]
 
 
-# --------------------------------------------------------------------------- window
+def fit_variable(spec: SeriesSpec) -> str:
+    """The variable a series' primary alpha is in: GRID_VARIABLE (edges x G) for a staged
+    family whose every member has one, else N_VARIABLE."""
+    return _variable(spec.family, _prepared(spec.members))
 
 
-@dataclass(frozen=True)
-class Window:
-    """A fit-window rule: 'min-test', 'descent', 'none' or 'range' (with n_min, n_max)."""
+def _variable(family: str, members: pd.DataFrame) -> str:
+    if family == "mlp":
+        return N_VARIABLE
+    grid = members["edges_g"].to_numpy(dtype=float)
+    return GRID_VARIABLE if grid.size and np.all(np.isfinite(grid) & (grid > 0)) else N_VARIABLE
 
-    rule: str = "descent"
-    n_min: float | None = None
-    n_max: float | None = None
 
-    def __post_init__(self) -> None:
-        if self.rule not in WINDOWS:
-            raise ValueError(f"window must be one of {WINDOWS}, got {self.rule!r}")
-        for name in ("n_min", "n_max"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, int | float) and value > 0):
-                raise ValueError(f"{name} must be a positive number or None, got {value!r}")
-        if self.rule == "range" and self.n_min is None and self.n_max is None:
-            raise ValueError("window 'range' needs n_min and/or n_max")
-        if self.rule != "range" and (self.n_min is not None or self.n_max is not None):
-            raise ValueError(f"n_min / n_max go with window 'range', not with window {self.rule!r}")
-        if self.n_min is not None and self.n_max is not None and self.n_min > self.n_max:
-            raise ValueError(f"n_min ({self.n_min}) must not exceed n_max ({self.n_max})")
+_COLUMN = {N_VARIABLE: "N", GRID_VARIABLE: "edges_g"}
 
-    def describe(self) -> str:
-        """The rule in words, for tables and the report."""
-        if self.rule == "min-test":
-            return (
-                "min-test: each series up to and including the N of its lowest test RMSE "
-                "(median over seeds at each N)"
-            )
-        if self.rule == "descent":
-            return (
-                f"descent: each series up to and including the first N whose log test RMSE "
-                f"(median over seeds at each N) lies within {DESCENT_SHARE:.0%} of the "
-                f"series' range of log RMSE above its lowest, so that neither a plateau nor "
-                f"an overfitting tail is fitted"
-            )
-        if self.rule == "none":
-            return "none: every point of each series"
-        low = "-inf" if self.n_min is None else f"{self.n_min:g}"
-        high = "inf" if self.n_max is None else f"{self.n_max:g}"
-        return f"range: {low} <= N <= {high}"
 
-    def mask(self, n: np.ndarray, rmse: np.ndarray) -> np.ndarray:
-        """Which of the points (N, RMSE) lie inside the window."""
-        n = np.asarray(n, dtype=float)
-        rmse = np.asarray(rmse, dtype=float)
-        if n.size == 0 or self.rule == "none":
-            return np.ones(n.size, dtype=bool)
-        if self.rule == "range":
-            low = -np.inf if self.n_min is None else self.n_min
-            high = np.inf if self.n_max is None else self.n_max
-            return (n >= low) & (n <= high)
-        distinct = np.unique(n)
-        medians = np.array([np.median(rmse[n == value]) for value in distinct])
-        if self.rule == "descent":
-            floor = medians.min() * (medians.max() / medians.min()) ** DESCENT_SHARE
-            reached = np.flatnonzero(medians <= floor)[0]
-            return n <= distinct[reached]
-        return n <= distinct[int(np.argmin(medians))]
+def build_series(
+    spec: SeriesSpec, window: Window | None = None, bins_per_decade: int = DEFAULT_BINS_PER_DECADE
+) -> pd.DataFrame:
+    """The points of a series (its members, or their frontier), sorted by N, with
+    in_window (the power law's) and in_plateau_window (the plateau-aware law's)."""
+    window = window or Window()
+    members = _prepared(spec.members)
+    points = _points(members, spec.kind, bins_per_decade).copy()
+    x = points[_COLUMN[_variable(spec.family, members)]].to_numpy(dtype=float)
+    n = points["N"].to_numpy(dtype=float)
+    choice = window.choose(x, points["test_rmse"].to_numpy(dtype=float), n)
+    points.insert(0, "series", spec.name)
+    points.insert(1, "primary", spec.primary)
+    points["in_window"] = choice.power_mask(x, n)
+    points["in_plateau_window"] = choice.plateau_mask(x, n)
+    return points
 
 
 # --------------------------------------------------------------------------- fits
 
 
-@dataclass(frozen=True)
-class PowerLawFit:
-    """l = A N^-alpha fitted on log l = log A - alpha log N; se and dof of the slope."""
-
-    alpha: float
-    A: float
-    se: float
-    dof: int
-
-    def t_interval(self, level: float = 0.95) -> tuple[float, float]:
-        """alpha +- t_{(1+level)/2, dof} se (NaN when dof < 1)."""
-        return _t_interval(self.alpha, self.se, self.dof, level)
-
-    def __call__(self, n):
-        return self.A * np.asarray(n, dtype=float) ** -self.alpha
-
-
-@dataclass(frozen=True)
-class PlateauFit:
-    """l = A N^-alpha + E fitted on log residuals; se of alpha from the Jacobian."""
-
-    alpha: float
-    A: float
-    E: float
-    se: float
-    dof: int
-    cost: float
-
-    def t_interval(self, level: float = 0.95) -> tuple[float, float]:
-        """alpha +- t_{(1+level)/2, dof} se (NaN when dof < 1)."""
-        return _t_interval(self.alpha, self.se, self.dof, level)
-
-    def __call__(self, n):
-        return self.A * np.asarray(n, dtype=float) ** -self.alpha + self.E
-
-
-def _t_interval(value: float, se: float, dof: int, level: float) -> tuple[float, float]:
-    if dof < 1 or not math.isfinite(se):
-        return (math.nan, math.nan)
-    half = stats.t.ppf(0.5 + level / 2, dof) * se
-    return (value - half, value + half)
-
-
-def _check_points(n, rmse) -> tuple[np.ndarray, np.ndarray]:
-    n = np.asarray(n, dtype=float)
-    rmse = np.asarray(rmse, dtype=float)
-    if n.shape != rmse.shape or n.ndim != 1:
-        raise ValueError(f"n and rmse must be 1-D of one length, got {n.shape} and {rmse.shape}")
-    if np.unique(n).size < 2:
-        raise ValueError(f"a fit needs at least 2 distinct N, got {np.unique(n).size}")
-    if not (np.all(n > 0) and np.all(rmse > 0)):
-        raise ValueError("n and rmse must be positive (their logs are fitted)")
-    return n, rmse
-
-
-def fit_power_law(n: Sequence[float], rmse: Sequence[float]) -> PowerLawFit:
-    """Least squares fit of log l = log A - alpha log N (ordinary least squares in log-log).
-
-    Raises:
-        ValueError: n and rmse of different lengths, not positive, or < 2 distinct N.
-    """
-    n, rmse = _check_points(n, rmse)
-    x, y = np.log(n), np.log(rmse)
-    if n.size > 2:
-        result = stats.linregress(x, y)
-        slope, intercept, se = result.slope, result.intercept, result.stderr
-    else:
-        slope, intercept = np.polyfit(x, y, 1)
-        se = math.nan
-    return PowerLawFit(
-        alpha=-float(slope), A=float(np.exp(intercept)), se=float(se), dof=n.size - 2
-    )
-
-
-def fit_plateau(
-    n: Sequence[float], rmse: Sequence[float], start: tuple[float, float, float] | None = None
-) -> PlateauFit:
-    """Least squares fit of l = A N^-alpha + E on the log residuals.
-
-    Minimises sum_i (log(A N_i^-alpha + E) - log l_i)^2 over log A, alpha in [0, 20] and
-    E >= 0 (E in units of min l, so every parameter is of order one) with
-    scipy.optimize.least_squares, from several starts (the power-law fit with E = 0 and
-    with E near the lowest point, or `start` = (A, alpha, E) alone). The standard error of
-    alpha is sqrt(s^2 [(J^T J)^-1]_alpha), s^2 = sum r_i^2 / (n - 3).
-
-    Raises:
-        ValueError: as fit_power_law.
-    """
-    n, rmse = _check_points(n, rmse)
-    x, y = np.log(n), np.log(rmse)
-    scale = float(rmse.min())
-
-    def model(theta):
-        power = np.exp(theta[0] - theta[1] * x)
-        return power, power + theta[2] * scale
-
-    def residuals(theta):
-        return np.log(model(theta)[1]) - y
-
-    def jacobian(theta):
-        power, total = model(theta)
-        return np.column_stack((power / total, -x * power / total, scale / total))
-
-    if start is None:
-        base = fit_power_law(n, rmse)
-        alpha0 = float(np.clip(base.alpha, 0.05, 19.0))
-        starts = [
-            (math.log(base.A), alpha0, 0.0),
-            (math.log(base.A), alpha0, 0.5),
-            (math.log(base.A) + 1.0, min(2 * alpha0, 19.0), 0.9),
-        ]
-    else:
-        starts = [(math.log(start[0]), float(np.clip(start[1], 0.0, 19.0)), start[2] / scale)]
-    lower = (-np.inf, _ALPHA_BOUNDS[0], 0.0)
-    upper = (np.inf, _ALPHA_BOUNDS[1], np.inf)
-    best = None
-    for theta0 in starts:
-        try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                result = optimize.least_squares(
-                    residuals, theta0, jac=jacobian, bounds=(lower, upper), method="trf"
-                )
-        except (ValueError, FloatingPointError):
-            continue
-        if not np.isfinite(result.cost):
-            continue
-        if best is None or result.cost < best.cost:
-            best = result
-    if best is None:
-        raise ValueError("the plateau-aware fit failed from every start")
-    dof = n.size - 3
-    se = math.nan
-    if dof >= 1:
-        s2 = 2.0 * best.cost / dof
-        try:
-            covariance = s2 * np.linalg.pinv(best.jac.T @ best.jac)
-            se = float(math.sqrt(max(covariance[1, 1], 0.0)))
-        except np.linalg.LinAlgError:
-            pass
-    log_a, alpha, e = best.x
-    return PlateauFit(
-        alpha=float(alpha),
-        A=float(math.exp(log_a)),
-        E=float(e * scale),
-        se=se,
-        dof=dof,
-        cost=float(best.cost),
-    )
-
-
 @dataclass
 class SeriesFit:
-    """The fits of one series and how their intervals were made (one row of fits_table)."""
+    """The fits of one series and how their intervals were made (one row of fits_table).
+
+    `variable` is the variable of the primary alpha: GRID_VARIABLE for a staged family
+    (alpha_grid, in edges x G, is the one compared with theory), N_VARIABLE for an MLP.
+    alpha / alpha_lo / alpha_hi / A are in N (by the convention), *_grid in edges x G
+    (NaN for an MLP), both over the same points. n_lo / n_hi and edges_g_lo / edges_g_hi:
+    the power-law window in each variable; plateau_*: the plateau-aware law and its
+    window. seeds_fit: the seeds with a fit in the window. one_law: whether one power law
+    describes the window (if not, alpha is NaN and the note says why). n_stalled: flagged
+    stages (optimality_columns) in either window.
+    """
 
     task: str
     family: str
     series: str
     primary: bool
+    variable: str
     n_runs: int
     n_seeds: int
     n_points: int
-    n_window: int
-    n_lo: float
-    n_hi: float
+    n_window: int = 0
+    n_lo: float = math.nan
+    n_hi: float = math.nan
+    edges_g_lo: float = math.nan
+    edges_g_hi: float = math.nan
     alpha: float = math.nan
     alpha_lo: float = math.nan
     alpha_hi: float = math.nan
     A: float = math.nan
+    alpha_grid: float = math.nan
+    alpha_grid_lo: float = math.nan
+    alpha_grid_hi: float = math.nan
+    A_grid: float = math.nan
+    seeds_fit: int = 0
     interval: str = ""
+    one_law: bool = True
+    plateau_n_window: int = 0
+    plateau_n_lo: float = math.nan
+    plateau_n_hi: float = math.nan
+    plateau_edges_g_lo: float = math.nan
+    plateau_edges_g_hi: float = math.nan
     plateau_alpha: float = math.nan
     plateau_alpha_lo: float = math.nan
     plateau_alpha_hi: float = math.nan
     plateau_A: float = math.nan
     plateau_E: float = math.nan
+    plateau_alpha_grid: float = math.nan
+    plateau_alpha_grid_lo: float = math.nan
+    plateau_alpha_grid_hi: float = math.nan
+    plateau_A_grid: float = math.nan
+    plateau_E_grid: float = math.nan
+    plateau_seeds_fit: int = 0
     plateau_interval: str = ""
+    n_stalled: int = 0
     note: str = ""
 
     @property
     def fitted(self) -> bool:
+        """Whether the power law was fitted (alpha is a number)."""
         return math.isfinite(self.alpha)
 
+    def primary_alpha(self, plateau: bool = False) -> tuple[float, float, float]:
+        """(alpha, low, high) of the law in the series' own variable."""
+        prefix = "plateau_alpha" if plateau else "alpha"
+        suffix = "_grid" if self.variable == GRID_VARIABLE else ""
+        return tuple(getattr(self, f"{prefix}{suffix}{end}") for end in ("", "_lo", "_hi"))
 
-def _series_arrays(spec: SeriesSpec):
-    members = spec.members
+
+@dataclass(frozen=True)
+class _Estimate:
+    alpha: float
+    low: float
+    high: float
+    scale: float  # A
+    floor: float  # E (NaN for the power law)
+    seeds: int
+    text: str
+    at_bound: bool = False
+
+
+def _spread_text(seeds: int, n_seeds: int, min_seeds: int) -> str:
+    if n_seeds <= 1:
+        return "one seed, so it ignores seed-to-seed spread"
     return (
-        members["N"].to_numpy(dtype=float),
-        members["test_rmse"].to_numpy(dtype=float),
-        members["seed"].fillna(-1).to_numpy(dtype=int),
+        f"{seeds} of {n_seeds} seeds with a fit (fewer than min_seeds {min_seeds}), so it "
+        f"ignores seed-to-seed spread"
     )
 
 
-def build_series(
-    spec: SeriesSpec, window: Window, bins_per_decade: int = DEFAULT_BINS_PER_DECADE
-) -> pd.DataFrame:
-    """The points of a series (its members, or their frontier), sorted by N, with in_window."""
-    n, rmse, _ = _series_arrays(spec)
-    chosen = _select(n, rmse, spec.kind, bins_per_decade)
-    points = spec.members.iloc[chosen].copy()
-    points.insert(0, "series", spec.name)
-    points.insert(1, "primary", spec.primary)
-    points["in_window"] = window.mask(points["N"].to_numpy(), points["test_rmse"].to_numpy())
-    return points
+def _seed_text(seeds: int, n_seeds: int, what: str, level: float) -> str:
+    text = (
+        f"t-interval over {seeds} per-seed {what}: mean ± t({0.5 + level / 2:g}, {seeds - 1})"
+        f"·sd/√{seeds}"
+    )
+    return text + (f" ({seeds} of {n_seeds} seeds fitted)" if seeds < n_seeds else "")
+
+
+def _power_estimate(pooled, per_seed, n_seeds, min_seeds, level) -> _Estimate:
+    """alpha of l = A x^-alpha over the window: the mean over seeds with its t-interval,
+    or the pooled fit's residual t-interval."""
+    alphas = [fit_power_law(x, y).alpha for x, y in per_seed if np.unique(x).size >= MIN_POINTS]
+    x, y = pooled
+    if len(alphas) >= min_seeds:
+        alpha, low, high = seed_interval(alphas, level)
+        text = _seed_text(len(alphas), n_seeds, "slopes", level)
+    else:
+        fit = fit_power_law(x, y)
+        alpha, (low, high) = fit.alpha, fit.t_interval(level)
+        text = f"t-interval of the log-log slope (dof {fit.dof}); " + _spread_text(
+            len(alphas), n_seeds, min_seeds
+        )
+    return _Estimate(alpha, low, high, power_law_scale(x, y, alpha), math.nan, len(alphas), text)
+
+
+def _plateau_estimate(pooled, per_seed, n_seeds, min_seeds, level) -> _Estimate:
+    """alpha of l = A x^-alpha + E over its window, as _power_estimate; A and E: the
+    pooled fit at that alpha."""
+    x, y = pooled
+    fit = fit_plateau(x, y)
+    start = (fit.A, fit.alpha, fit.E)
+    fits = []
+    for xs, ys in per_seed:
+        if np.unique(xs).size >= MIN_POINTS + 1:
+            try:
+                fits.append(fit_plateau(xs, ys, start))
+            except ValueError:
+                continue
+    at_bound = fit.at_bound or any(f.at_bound for f in fits)
+    if len(fits) >= min_seeds:
+        alpha, low, high = seed_interval([f.alpha for f in fits], level)
+        text = _seed_text(len(fits), n_seeds, "fits", level)
+        fixed = fit_plateau(x, y, start, alpha=alpha)
+        scale, floor = fixed.A, fixed.E
+    else:
+        alpha, (low, high), scale, floor = fit.alpha, fit.t_interval(level), fit.A, fit.E
+        if fit.dof >= 1:
+            text = f"t-interval from the Jacobian (dof {fit.dof}); " + _spread_text(
+                len(fits), n_seeds, min_seeds
+            )
+        else:
+            text = "none (no degree of freedom left)"
+    return _Estimate(alpha, low, high, scale, floor, len(fits), text, at_bound)
+
+
+def _range(values: np.ndarray) -> str:
+    return f"{values.min():.4g}-{values.max():.4g}" if values.size else "empty"
 
 
 def fit_series(
     spec: SeriesSpec,
     window: Window | None = None,
     bins_per_decade: int = DEFAULT_BINS_PER_DECADE,
-    n_boot: int = DEFAULT_BOOTSTRAP,
     min_seeds: int = DEFAULT_MIN_SEEDS,
-    rng: int | np.random.Generator = 0,
     level: float = 0.95,
+    plateau: bool = True,
 ) -> SeriesFit:
-    """Fit both laws to a series inside its window, with alpha's interval at `level`.
+    """Fit both laws to a series inside its windows, with alpha's interval at `level`.
 
-    With at least `min_seeds` distinct seeds (and n_boot > 0) the interval is a bootstrap
-    over seeds (module docstring); else the t-interval from the residuals. Fewer than
-    MIN_POINTS distinct N in the window: no fit (alpha NaN, the reason in `note`). The
-    plateau-aware fit needs MIN_POINTS + 1 distinct N (three parameters and one degree of
-    freedom).
+    The windows are chosen once, from the pooled points of every seed, in the series' own
+    variable (fit_variable); every seed's own points (its own frontier for a frontier
+    series) inside them are fitted alone. With at least `min_seeds` seeds fitted, alpha is
+    the mean of their alphas with the t-interval over seeds; else the pooled fit's residual
+    t-interval, which ignores seed-to-seed spread (its text says so). Staged families are
+    fitted in edges x G and in N over the same points. Fewer than MIN_POINTS distinct sizes
+    in the window, or a window that one power law does not describe (kanbench.fits.one_law):
+    alpha NaN and the reason in `note`. The plateau-aware law needs MIN_POINTS + 1 distinct
+    sizes in its window; plateau=False skips it.
     """
     window = window or Window()
-    n, rmse, seeds = _series_arrays(spec)
-    chosen = _select(n, rmse, spec.kind, bins_per_decade)
-    n_sel, rmse_sel = n[chosen], rmse[chosen]
-    inside = window.mask(n_sel, rmse_sel)
-    n_win, rmse_win = n_sel[inside], rmse_sel[inside]
-    distinct_seeds = np.unique(seeds)
+    members = _prepared(spec.members)
+    variable = _variable(spec.family, members)
+    columns = [("", "N")] + ([("_grid", "edges_g")] if variable == GRID_VARIABLE else [])
+    primary_suffix = columns[-1][0]
+    points = _points(members, spec.kind, bins_per_decade)
+    x = points[_COLUMN[variable]].to_numpy(dtype=float)
+    n = points["N"].to_numpy(dtype=float)
+    rmse = points["test_rmse"].to_numpy(dtype=float)
+    choice = window.choose(x, rmse, n)
+    power, flat = choice.power_mask(x, n), choice.plateau_mask(x, n)
+    seeds = (
+        members["seed"].astype("Float64").fillna(-1)
+        if "seed" in members
+        else pd.Series(-1, index=members.index)
+    )
+    seed_points = [
+        _points(group, spec.kind, bins_per_decade) for _, group in members.groupby(seeds)
+    ]
     fit = SeriesFit(
         task=spec.task,
         family=spec.family,
         series=spec.name,
         primary=spec.primary,
-        n_runs=int(spec.members["run_id"].nunique()),
-        n_seeds=int(distinct_seeds.size),
-        n_points=int(n_sel.size),
-        n_window=int(n_win.size),
-        n_lo=float(n_win.min()) if n_win.size else math.nan,
-        n_hi=float(n_win.max()) if n_win.size else math.nan,
+        variable=variable,
+        n_runs=int(members["run_id"].nunique()),
+        n_seeds=len(seed_points),
+        n_points=len(points),
+        n_window=int(power.sum()),
+        plateau_n_window=int(flat.sum()),
     )
-    n_distinct = np.unique(n_win).size
-    if n_distinct < MIN_POINTS:
-        fit.note = f"no fit: {n_distinct} distinct N in the window (a fit needs {MIN_POINTS})"
-        return fit
-    power = fit_power_law(n_win, rmse_win)
-    fit.alpha, fit.A = power.alpha, power.A
-    plateau = None
-    if n_distinct >= MIN_POINTS + 1:
-        try:
-            plateau = fit_plateau(n_win, rmse_win)
-        except ValueError as error:
-            fit.note = f"no plateau-aware fit: {error}"
-    else:
-        fit.note = f"no plateau-aware fit: {n_distinct} distinct N (it needs {MIN_POINTS + 1})"
-    if plateau is not None:
-        fit.plateau_alpha, fit.plateau_A, fit.plateau_E = plateau.alpha, plateau.A, plateau.E
-        if plateau.alpha >= _ALPHA_BOUNDS[1] - 1e-6:
-            fit.note = f"plateau-aware alpha at its bound {_ALPHA_BOUNDS[1]:g}"
+    for prefix, mask in (("", power), ("plateau_", flat)):
+        for suffix, column in (("n", "N"), ("edges_g", "edges_g")):
+            values = points.loc[mask, column].to_numpy(dtype=float)
+            if values.size and np.all(np.isfinite(values)):
+                setattr(fit, f"{prefix}{suffix}_lo", float(values.min()))
+                setattr(fit, f"{prefix}{suffix}_hi", float(values.max()))
+    notes: list[str] = []
 
-    if n_boot > 0 and distinct_seeds.size >= min_seeds:
-        lo_hi = _bootstrap(
-            n, rmse, seeds, spec.kind, window, bins_per_decade, plateau, n_boot, rng, level
+    def windowed(frame: pd.DataFrame, column: str, plateau_window: bool):
+        xs = frame[_COLUMN[variable]].to_numpy(dtype=float)
+        ns = frame["N"].to_numpy(dtype=float)
+        mask = choice.plateau_mask(xs, ns) if plateau_window else choice.power_mask(xs, ns)
+        return (
+            frame[column].to_numpy(dtype=float)[mask],
+            frame["test_rmse"].to_numpy(dtype=float)[mask],
         )
-        (fit.alpha_lo, fit.alpha_hi), (fit.plateau_alpha_lo, fit.plateau_alpha_hi), text = lo_hi
-        fit.interval = text
-        fit.plateau_interval = text if plateau is not None else ""
+
+    distinct = np.unique(x[power]).size
+    if distinct < MIN_POINTS:
+        notes.append(f"no fit: {distinct} distinct N in the window (a fit needs {MIN_POINTS})")
     else:
-        fit.alpha_lo, fit.alpha_hi = power.t_interval(level)
-        fit.interval = f"t-interval of the log-log slope (dof {power.dof})"
-        if plateau is not None:
-            fit.plateau_alpha_lo, fit.plateau_alpha_hi = plateau.t_interval(level)
-            fit.plateau_interval = (
-                f"t-interval from the Jacobian (dof {plateau.dof})"
-                if plateau.dof >= 1
-                else "none (no degree of freedom left)"
+        law = one_law(x[power], rmse[power], level)
+        fit.one_law = law.holds
+        if not law.holds:
+            notes.append(_one_law_note(law, variable, x, n))
+        else:
+            for suffix, column in columns:
+                estimate = _power_estimate(
+                    windowed(points, column, False),
+                    [windowed(s, column, False) for s in seed_points],
+                    fit.n_seeds,
+                    min_seeds,
+                    level,
+                )
+                _store(fit, "", suffix, estimate)
+                fit.seeds_fit, fit.interval = estimate.seeds, estimate.text
+    if plateau:
+        distinct = np.unique(x[flat]).size
+        if distinct < MIN_POINTS + 1:
+            notes.append(
+                f"no plateau-aware fit: {distinct} distinct N in its window "
+                f"(it needs {MIN_POINTS + 1})"
             )
+        else:
+            try:
+                for suffix, column in columns:
+                    estimate = _plateau_estimate(
+                        windowed(points, column, True),
+                        [windowed(s, column, True) for s in seed_points],
+                        fit.n_seeds,
+                        min_seeds,
+                        level,
+                    )
+                    _store(fit, "plateau_", suffix, estimate)
+                    fit.plateau_seeds_fit, fit.plateau_interval = estimate.seeds, estimate.text
+                    if estimate.at_bound and suffix == primary_suffix:
+                        notes.append(f"plateau-aware alpha at its bound {ALPHA_BOUNDS[1]:g}")
+            except ValueError as error:
+                notes.append(f"no plateau-aware fit: {error}")
+    stalled = points.loc[power | flat, "stall"].astype(str) != ""
+    fit.n_stalled = int(stalled.sum())
+    if fit.n_stalled:
+        stages = "stage" if fit.n_stalled == 1 else "stages"
+        notes.append(
+            f"{fit.n_stalled} stalled {stages} in the window: the slope measures the optimiser"
+        )
+    fit.note = "; ".join(notes)
     return fit
 
 
-def _bootstrap(n, rmse, seeds, kind, window, bins_per_decade, plateau, n_boot, rng, level):
-    """Percentile interval of alpha (both laws) over resamples of whole seeds."""
-    rng = np.random.default_rng(rng)
-    unique = np.unique(seeds)
-    by_seed = {s: np.flatnonzero(seeds == s) for s in unique}
-    cache: dict[tuple, tuple[float, float]] = {}
-    alphas, plateau_alphas = [], []
-    for _ in range(n_boot):
-        draw = tuple(sorted(rng.choice(unique, size=unique.size, replace=True).tolist()))
-        if draw not in cache:
-            idx = np.concatenate([by_seed[s] for s in draw])
-            cache[draw] = _refit(n[idx], rmse[idx], kind, window, bins_per_decade, plateau)
-        a, b = cache[draw]
-        alphas.append(a)
-        plateau_alphas.append(b)
-    tail = 50 * (1 - level)
-    intervals = []
-    for values in (np.array(alphas), np.array(plateau_alphas)):
-        values = values[np.isfinite(values)]
-        if values.size < n_boot / 2:
-            intervals.append((math.nan, math.nan))
-        else:
-            intervals.append(tuple(float(v) for v in np.percentile(values, [tail, 100 - tail])))
-    text = (
-        f"bootstrap over {unique.size} seeds ({n_boot} resamples, "
-        f"{len(cache)} distinct; percentile)"
+def _store(fit: SeriesFit, prefix: str, suffix: str, estimate: _Estimate) -> None:
+    """Set a law's alpha, interval, A (and E) on fit: prefix '' or 'plateau_', suffix ''
+    (in N) or '_grid' (in edges x G)."""
+    setattr(fit, f"{prefix}alpha{suffix}", estimate.alpha)
+    setattr(fit, f"{prefix}alpha{suffix}_lo", estimate.low)
+    setattr(fit, f"{prefix}alpha{suffix}_hi", estimate.high)
+    setattr(fit, f"{prefix}A{suffix}", estimate.scale)
+    if prefix:
+        setattr(fit, f"{prefix}E{suffix}", estimate.floor)
+
+
+def _one_law_note(law: OneLaw, variable: str, x: np.ndarray, n: np.ndarray) -> str:
+    """Why one power law does not describe a window: its parts' slopes and ranges."""
+
+    def where(span) -> str:
+        inside = span.contains(x)
+        text = f"N {_range(n[inside])}"
+        if variable == GRID_VARIABLE:
+            text += f" (edges·G {_range(x[inside])})"
+        return text
+
+    return (
+        f"no single power law in the window: α in {variable} is {law.first:.2f} over "
+        f"{where(law.first_span)} but {law.second:.2f} over {where(law.second_span)}"
     )
-    return intervals[0], intervals[1], text
-
-
-def _refit(n, rmse, kind, window, bins_per_decade, plateau):
-    chosen = _select(n, rmse, kind, bins_per_decade)
-    n, rmse = n[chosen], rmse[chosen]
-    inside = window.mask(n, rmse)
-    n, rmse = n[inside], rmse[inside]
-    distinct = np.unique(n).size
-    if distinct < MIN_POINTS:
-        return math.nan, math.nan
-    alpha = fit_power_law(n, rmse).alpha
-    plateau_alpha = math.nan
-    if plateau is not None and distinct >= MIN_POINTS + 1:
-        try:
-            plateau_alpha = fit_plateau(n, rmse, (plateau.A, plateau.alpha, plateau.E)).alpha
-        except ValueError:
-            pass
-    return alpha, plateau_alpha
 
 
 # --------------------------------------------------------------------------- analysis
@@ -939,11 +1001,9 @@ class Settings:
     convention: str = "trainable"
     window: Window = field(default_factory=Window)
     bins_per_decade: int = DEFAULT_BINS_PER_DECADE
-    n_boot: int = DEFAULT_BOOTSTRAP
     min_seeds: int = DEFAULT_MIN_SEEDS
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
     level: float = 0.95
-    rng_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.convention not in CONVENTIONS:
@@ -954,8 +1014,6 @@ class Settings:
             raise ValueError(
                 f"bins_per_decade must be an integer >= 1, got {self.bins_per_decade!r}"
             )
-        if not (isinstance(self.n_boot, int) and self.n_boot >= 0):
-            raise ValueError(f"n_boot must be an integer >= 0, got {self.n_boot!r}")
         if not (isinstance(self.min_seeds, int) and self.min_seeds >= 2):
             raise ValueError(f"min_seeds must be an integer >= 2, got {self.min_seeds!r}")
         if not all(isinstance(t, int | float) and t > 0 for t in self.thresholds):
@@ -970,13 +1028,16 @@ class Analysis:
 
     Attributes:
         stages: the stage frame analysed.
-        points: every point of every series (task, family, series, primary, N, test_rmse,
-            run_id, seed, ..., in_window); the plots draw these.
+        points: every point of every series (task, family, series, primary, N, edges_g,
+            test_rmse, run_id, seed, ..., gap, stall, in_window, in_plateau_window); the
+            plots draw these.
         fits: fits_table: one row per (task, series).
         summary: summary_table: one row per task.
         theory: per task, d (intrinsic dimension), k (KAN spline orders) and the theory
-            alphas (k + 1 and 4 / d).
-        settings: the convention, window rule, bins, bootstrap and thresholds used.
+            alphas (k + 1 in edges x G and 4 / d in N).
+        optimality: optimality_table: one row per staged series of one shape.
+        flagged: flagged_stages: one row per flagged stage.
+        settings: the convention, window rule, bins, min_seeds and thresholds used.
     """
 
     stages: pd.DataFrame
@@ -984,6 +1045,8 @@ class Analysis:
     fits: pd.DataFrame
     summary: pd.DataFrame
     theory: pd.DataFrame
+    optimality: pd.DataFrame
+    flagged: pd.DataFrame
     settings: Settings
 
     @property
@@ -995,18 +1058,11 @@ def analyse(stages: pd.DataFrame, settings: Settings | None = None) -> Analysis:
     """Series, fits and tables of a stage frame (from load_records) under `settings`."""
     settings = settings or Settings()
     specs = series_specs(stages, settings.convention)
-    rng = np.random.default_rng(settings.rng_seed)
     fits, points = [], []
     for spec in specs:
         fits.append(
             fit_series(
-                spec,
-                settings.window,
-                settings.bins_per_decade,
-                settings.n_boot,
-                settings.min_seeds,
-                rng,
-                settings.level,
+                spec, settings.window, settings.bins_per_decade, settings.min_seeds, settings.level
             )
         )
         points.append(build_series(spec, settings.window, settings.bins_per_decade))
@@ -1014,13 +1070,78 @@ def analyse(stages: pd.DataFrame, settings: Settings | None = None) -> Analysis:
     points_frame = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
     theory = theory_table(stages)
     summary = summary_table(stages, fits_frame, theory, settings.thresholds, settings.convention)
-    return Analysis(stages, points_frame, fits_frame, summary, theory, settings)
+    return Analysis(
+        stages,
+        points_frame,
+        fits_frame,
+        summary,
+        theory,
+        optimality_table(specs),
+        flagged_stages(specs),
+        settings,
+    )
 
 
 def fits_table(fits: Sequence[SeriesFit]) -> pd.DataFrame:
     """One row per fitted series (all SeriesFit fields)."""
     columns = list(SeriesFit.__dataclass_fields__)
     return pd.DataFrame([[getattr(f, c) for c in columns] for f in fits], columns=columns)
+
+
+def _one_shape_series(specs: Sequence[SeriesSpec]) -> list[SeriesSpec]:
+    """The staged series of one shape each (no frontier): every staged stage once."""
+    return [s for s in specs if s.family != "mlp" and s.kind == "all"]
+
+
+FLAGGED_COLUMNS = ("task", "series", "seed", "G", "N", "train", "optimum", "gap", "flag")
+
+
+def optimality_table(specs: Sequence[SeriesSpec]) -> pd.DataFrame:
+    """Per staged series (one shape): its stages, those with an optimum (lsq_train_rmse),
+    those within GAP_LIMIT of it, the largest gap and its G, and the flagged stages."""
+    rows = []
+    for spec in _one_shape_series(specs):
+        members = _prepared(spec.members)
+        gap = members["gap"].astype(float)
+        known = gap[np.isfinite(gap)]
+        largest = known.idxmax() if not known.empty else None
+        rows.append(
+            {
+                "task": spec.task,
+                "series": spec.name,
+                "stages": len(members),
+                "with_optimum": int(known.size),
+                "within_limit": int((known <= GAP_LIMIT).sum()),
+                "largest_gap": float(known.max()) if largest is not None else math.nan,
+                "largest_gap_G": members.loc[largest, "grid_size"] if largest is not None else None,
+                "flagged": int((members["stall"].astype(str) != "").sum()),
+            }
+        )
+    columns = ["task", "series", "stages", "with_optimum", "within_limit", "largest_gap"]
+    return pd.DataFrame(rows, columns=[*columns, "largest_gap_G", "flagged"])
+
+
+def flagged_stages(specs: Sequence[SeriesSpec]) -> pd.DataFrame:
+    """Every flagged stage of the staged series (optimality_columns): task, series, seed,
+    G, N (trainable), train RMSE, optimum (lsq_train_rmse), gap and flag."""
+    rows = []
+    for spec in _one_shape_series(specs):
+        members = _prepared(spec.members)
+        for _, stage in members[members["stall"].astype(str) != ""].iterrows():
+            rows.append(
+                {
+                    "task": spec.task,
+                    "series": spec.name,
+                    "seed": stage["seed"],
+                    "G": stage["grid_size"],
+                    "N": stage["n_params"],
+                    "train": float(stage["train_rmse"]),
+                    "optimum": float(stage["lsq_train_rmse"]),
+                    "gap": float(stage["gap"]),
+                    "flag": stage["stall"],
+                }
+            )
+    return pd.DataFrame(rows, columns=list(FLAGGED_COLUMNS))
 
 
 def task_dimension(task: str, configs: Iterable[str] = ()) -> int | None:
@@ -1041,7 +1162,8 @@ def task_dimension(task: str, configs: Iterable[str] = ()) -> int | None:
 
 
 def theory_table(stages: pd.DataFrame) -> pd.DataFrame:
-    """Per task: d, the KAN spline orders k, alpha_theory_kan = k + 1, alpha_theory_mlp = 4/d."""
+    """Per task: d, the KAN spline orders k, alpha_theory_kan = k + 1 (a rate in edges x G)
+    and alpha_theory_mlp = 4/d (a rate in N)."""
     rows = []
     for task in sorted(stages["task"].unique()):
         of_task = stages[stages["task"] == task]
@@ -1083,9 +1205,11 @@ def summary_table(
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     convention: str = "trainable",
 ) -> pd.DataFrame:
-    """One row per task: alpha per family (primary series) with interval and method, the
-    theory lines, best test RMSE and its N, and the N needed to reach each threshold
-    (NOT_REACHED when no run of the family reaches it)."""
+    """One row per task: per family, the primary series' alpha in its own variable
+    (variable_<family>: edges·G for staged families, N for MLPs) with interval and method,
+    the plateau-aware alpha in the same variable, the window, the note and the count of
+    stalled stages; the theory lines; best test RMSE and its N; and the N needed to reach
+    each threshold (NOT_REACHED when no run of the family reaches it)."""
     rows = []
     ok = stages[usable(stages)]
     for task in sorted(stages["task"].unique()):
@@ -1095,20 +1219,21 @@ def summary_table(
             key = family
             primary = fits[(fits["task"] == task) & (fits["family"] == family) & fits["primary"]]
             of_family = ok[(ok["task"] == task) & (ok["family"] == family)]
-            if primary.empty:
-                note = f"no {label} runs"
-                fit = None
-            else:
-                fit = primary.iloc[0]
-                note = fit["note"]
+            fit = None if primary.empty else primary.iloc[0]
+            default = N_VARIABLE if family == "mlp" else GRID_VARIABLE
+            variable = fit["variable"] if fit is not None else default
+            suffix = "_grid" if variable == GRID_VARIABLE else ""
             row[f"series_{key}"] = fit["series"] if fit is not None else ""
-            for column in ("alpha", "alpha_lo", "alpha_hi"):
-                row[f"{column}_{key}"] = fit[column] if fit is not None else math.nan
+            row[f"variable_{key}"] = variable
+            for end in ("", "_lo", "_hi"):
+                for law in ("", "plateau_"):
+                    value = fit[f"{law}alpha{suffix}{end}"] if fit is not None else math.nan
+                    row[f"{law}alpha{end}_{key}"] = value
+            row[f"plateau_E_{key}"] = fit[f"plateau_E{suffix}"] if fit is not None else math.nan
             row[f"interval_{key}"] = fit["interval"] if fit is not None else ""
-            for column in ("alpha", "alpha_lo", "alpha_hi", "E"):
-                source = f"plateau_{column}"
-                row[f"plateau_{column}_{key}"] = fit[source] if fit is not None else math.nan
-            row[f"note_{key}"] = note
+            row[f"window_{key}"] = _window_text(fit) if fit is not None else ""
+            row[f"stalled_{key}"] = int(fit["n_stalled"]) if fit is not None else 0
+            row[f"note_{key}"] = fit["note"] if fit is not None else f"no {label} runs"
             if of_family.empty:
                 row[f"best_rmse_{key}"], row[f"best_n_{key}"] = math.nan, math.nan
             else:
@@ -1158,27 +1283,54 @@ def _number(value, kind: str = "g") -> str:
     return f"{float(value):.3g}"
 
 
+def _span_text(low, high) -> str:
+    return f"{float(low):.4g}-{float(high):.4g}" if _finite(low) and _finite(high) else "empty"
+
+
+def _window_text(fit, plateau: bool = False) -> str:
+    """'N 24-315 (edges·G 9-300)': a window's range in N, and in edges x G when fitted in it."""
+    prefix = "plateau_" if plateau else ""
+    text = f"N {_span_text(fit[f'{prefix}n_lo'], fit[f'{prefix}n_hi'])}"
+    if fit["variable"] == GRID_VARIABLE:
+        grid = _span_text(fit[f"{prefix}edges_g_lo"], fit[f"{prefix}edges_g_hi"])
+        text += f" ({GRID_VARIABLE} {grid})"
+    return text
+
+
+def _stalled_mark(text: str, stalled) -> str:
+    """An alpha's text with STALLED_MARK when stalled stages lie in its window."""
+    return f"{text} {STALLED_MARK}" if text and _finite(stalled) and int(stalled) > 0 else text
+
+
 def summary_markdown_frame(summary: pd.DataFrame, thresholds: Sequence[float]) -> pd.DataFrame:
-    """The summary table with its numbers formatted for reading (one cell per quantity)."""
+    """The summary table with its numbers formatted for reading (one cell per quantity):
+    a KAN-like family's alpha in edges·G beside the theory k + 1, the MLP's in N beside
+    4/d."""
     families = [(f, name) for f, name in FAMILY_NAMES.items() if f"alpha_{f}" in summary]
     rows = []
     for _, r in summary.iterrows():
         row = {"task": r["task"], "d": _number(r["d"], "int")}
         for key, label in families:
+            header = N_VARIABLE if key == "mlp" else GRID_VARIABLE
+            other = "" if r[f"variable_{key}"] == header else f" (in {r[f'variable_{key}']})"
             alpha = format_interval(r[f"alpha_{key}"], r[f"alpha_lo_{key}"], r[f"alpha_hi_{key}"])
+            alpha = _stalled_mark(alpha + other if alpha else "", r[f"stalled_{key}"])
             row[f"{label} series"] = r[f"series_{key}"] or "-"
-            row[f"α {label}"] = alpha or r[f"note_{key}"] or "no fit"
+            row[f"α {label} in {header}"] = alpha or r[f"note_{key}"] or "no fit"
+            if key == "kan":
+                row[f"theory KAN k+1 in {GRID_VARIABLE}"] = _number(r["alpha_theory_kan"])
+            if key == "mlp":
+                row[f"theory MLP 4/d in {N_VARIABLE}"] = _number(r["alpha_theory_mlp"])
+            row[f"α {label} window"] = r[f"window_{key}"]
             row[f"α {label} interval"] = r[f"interval_{key}"]
             plateau = format_interval(
                 r[f"plateau_alpha_{key}"],
                 r[f"plateau_alpha_lo_{key}"],
                 r[f"plateau_alpha_hi_{key}"],
             )
-            row[f"α {label} with E"] = (
-                f"{plateau}, E={r[f'plateau_E_{key}']:.1e}" if plateau else "no fit"
+            row[f"α {label} with E in {header}"] = (
+                f"{plateau}{other}, E={r[f'plateau_E_{key}']:.1e}" if plateau else "no fit"
             )
-        row["theory KAN k+1"] = _number(r["alpha_theory_kan"])
-        row["theory MLP 4/d"] = _number(r["alpha_theory_mlp"])
         for key, label in families:
             best = r[f"best_rmse_{key}"]
             row[f"best RMSE {label} (N)"] = (
@@ -1192,30 +1344,82 @@ def summary_markdown_frame(summary: pd.DataFrame, thresholds: Sequence[float]) -
 
 
 def fits_markdown_frame(fits: pd.DataFrame) -> pd.DataFrame:
-    """The fits table formatted for reading."""
+    """The fits table formatted for reading: alpha in edges·G (staged families) and in N,
+    each window's range in both variables, the interval methods and the notes."""
     rows = []
     for _, f in fits.iterrows():
+        grid = f["variable"] == GRID_VARIABLE
+
+        def alpha(prefix: str, suffix: str, f=f) -> str:
+            text = format_interval(
+                f[f"{prefix}alpha{suffix}"],
+                f[f"{prefix}alpha{suffix}_lo"],
+                f[f"{prefix}alpha{suffix}_hi"],
+            )
+            return _stalled_mark(text, f["n_stalled"]) or "no fit"
+
         rows.append(
             {
                 "task": f["task"],
                 "series": f["series"] + (" *" if f["primary"] else ""),
                 "runs": f["n_runs"],
-                "seeds": f["n_seeds"],
+                "seeds (fitted)": f"{f['n_seeds']} ({f['seeds_fit']})",
                 "points (in window)": f"{f['n_points']} ({f['n_window']})",
-                "window N": (f"{f['n_lo']:.0f}-{f['n_hi']:.0f}" if _finite(f["n_lo"]) else "empty"),
-                "α": format_interval(f["alpha"], f["alpha_lo"], f["alpha_hi"]) or "no fit",
-                "A": _number(f["A"]),
+                "window": _window_text(f),
+                f"α in {GRID_VARIABLE}": alpha("", "_grid") if grid else "-",
+                f"α in {N_VARIABLE}": alpha("", ""),
                 "interval": f["interval"],
-                "α with E": format_interval(
-                    f["plateau_alpha"], f["plateau_alpha_lo"], f["plateau_alpha_hi"]
-                )
-                or "no fit",
+                "plateau window": _window_text(f, plateau=True),
+                f"α with E in {GRID_VARIABLE}": alpha("plateau_", "_grid") if grid else "-",
+                f"α with E in {N_VARIABLE}": alpha("plateau_", ""),
                 "E": _number(f["plateau_E"], "e"),
                 "interval (with E)": f["plateau_interval"],
                 "note": f["note"],
             }
         )
     return pd.DataFrame(rows)
+
+
+def optimality_markdown_frame(optimality: pd.DataFrame) -> pd.DataFrame:
+    """The optimality table formatted for reading."""
+    rows = []
+    for _, r in optimality.iterrows():
+        largest = (
+            f"{r['largest_gap']:.3g} (G={_number(r['largest_gap_G'], 'int')})"
+            if _finite(r["largest_gap"])
+            else "-"
+        )
+        rows.append(
+            {
+                "task": r["task"],
+                "series": r["series"],
+                "stages": r["stages"],
+                f"within {GAP_LIMIT:g}x of the optimum (of those with one)": (
+                    f"{r['within_limit']} of {r['with_optimum']}"
+                ),
+                "largest gap (G)": largest,
+                "flagged": r["flagged"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def flagged_markdown_frame(flagged: pd.DataFrame) -> pd.DataFrame:
+    """The flagged stages formatted for reading."""
+    return pd.DataFrame(
+        {
+            "task": flagged["task"],
+            "series": flagged["series"],
+            "seed": flagged["seed"].map(lambda v: _number(v, "int")),
+            "G": flagged["G"].map(lambda v: _number(v, "int")),
+            "N": flagged["N"].map(lambda v: _number(v, "int")),
+            "train": flagged["train"].map(lambda v: _number(v, "e")),
+            "optimum": flagged["optimum"].map(lambda v: _number(v, "e")),
+            "gap": flagged["gap"].map(_number),
+            "flag": flagged["flag"],
+        },
+        columns=list(FLAGGED_COLUMNS),
+    )
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -1253,31 +1457,42 @@ POINT_COLUMNS = (
     "N",
     "n_params",
     "n_params_paper",
+    "edges_g",
     "train_rmse",
     "test_rmse",
     "test_median_rmse",
+    "lsq_train_rmse",
+    "lsq_scope",
+    "gap",
+    "stall",
     "in_window",
+    "in_plateau_window",
 )
 
 
 def write_tables(analysis: Analysis, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write summary.{csv,md}, fits.{csv,md} and points.csv into out_dir; returns the paths.
+    """Write summary.{csv,md}, fits.{csv,md}, optimality.{csv,md}, flagged.csv and
+    points.csv into out_dir; returns the paths.
 
     The CSV files hold the numbers (NaN as empty cells), the Markdown files the same
     tables formatted for reading; points.csv holds every point the plots draw.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        name: out_dir / name
-        for name in ("summary.csv", "summary.md", "fits.csv", "fits.md", "points.csv")
-    }
+    names = ("summary", "fits", "optimality")
+    paths = {f"{name}.{ext}": out_dir / f"{name}.{ext}" for name in names for ext in ("csv", "md")}
+    paths.update({name: out_dir / name for name in ("flagged.csv", "points.csv")})
     analysis.summary.to_csv(paths["summary.csv"], index=False)
     paths["summary.md"].write_text(
         markdown_table(summary_markdown_frame(analysis.summary, analysis.settings.thresholds))
     )
     analysis.fits.to_csv(paths["fits.csv"], index=False)
     paths["fits.md"].write_text(markdown_table(fits_markdown_frame(analysis.fits)))
+    analysis.optimality.to_csv(paths["optimality.csv"], index=False)
+    paths["optimality.md"].write_text(
+        markdown_table(optimality_markdown_frame(analysis.optimality))
+    )
+    analysis.flagged.to_csv(paths["flagged.csv"], index=False)
     points = analysis.points
     columns = [c for c in POINT_COLUMNS if c in points.columns]
     points[columns].to_csv(paths["points.csv"], index=False)
@@ -1424,12 +1639,27 @@ def bench_goals(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = [
+    "ALPHA_BOUNDS",
+    "BENCH_GOALS",
+    "BENCH_TIMES",
+    "BENCH_VALUES",
     "CONVENTIONS",
+    "DESCENT_SHARE",
+    "FLAGGED_COLUMNS",
+    "GAP_LIMIT",
+    "GRID_VARIABLE",
+    "MIN_POINTS",
     "NOT_REACHED",
+    "N_VARIABLE",
+    "ONE_LAW_RATIO",
+    "POINT_COLUMNS",
+    "STALL_RATIO",
+    "STALLED_MARK",
+    "START_RATIO",
     "SUPPORTED_SCHEMAS",
     "WINDOWS",
     "Analysis",
-    "POINT_COLUMNS",
+    "OneLaw",
     "PlateauFit",
     "PowerLawFit",
     "SeriesFit",
@@ -1437,9 +1667,6 @@ __all__ = [
     "Settings",
     "Study",
     "Window",
-    "BENCH_GOALS",
-    "BENCH_TIMES",
-    "BENCH_VALUES",
     "analyse",
     "bench_goals",
     "build_series",
@@ -1448,19 +1675,30 @@ __all__ = [
     "fit_plateau",
     "fit_power_law",
     "fit_series",
+    "fit_variable",
     "fits_markdown_frame",
     "fits_table",
+    "flagged_markdown_frame",
+    "flagged_stages",
     "format_interval",
     "frontier",
     "frontier_indices",
+    "grid_variable",
     "load_bench",
     "load_records",
     "load_study",
     "log_bins",
     "markdown_table",
     "n_to_reach",
+    "one_law",
+    "optimality_columns",
+    "optimality_markdown_frame",
+    "optimality_table",
     "param_count",
+    "power_law_scale",
     "read_run_file",
+    "seed_interval",
+    "selection_rmse",
     "series_specs",
     "summary_markdown_frame",
     "summary_table",

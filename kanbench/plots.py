@@ -7,13 +7,19 @@ saving renders through Agg), and returns a `Drawn`: the figure together with a `
 for each set of points or line it drew, so a caller (or a test) can check that a plot
 shows exactly the numbers of the tables. `save` writes a Drawn as PNG and PDF.
 
-Lines drawn:
+Lines drawn (x is N, by the analysis' convention, in every scaling figure):
 
-- fitted laws, over the fit window of their series: l = A N^-alpha (solid) and
-  l = A N^-alpha + E (dashed);
+- fitted laws, each over its own fit window: l = A N^-alpha (solid) over the power-law
+  window, l = A N^-alpha + E (dashed) over the plateau-aware law's window; the primary
+  series' power-law window is shaded. Labels give alpha in edges·G and in N for staged
+  families (the fits were made in both variables over the same points), in N for MLPs,
+  and the window's N range; a series that one power law does not describe says so;
+- stalled stages (flagged in the analysis' optimality check) are crossed out in red;
 - theory lines, from the first point (smallest N, median over seeds) of the family's
-  primary series to the largest N of the task: N^-(k+1) through the KAN series (k the
-  spline order), N^-(4/d) through the MLP frontier (d the task's intrinsic dimension);
+  primary series: through the KAN series (edges·G / edges·G_0)^-(k+1) at the series'
+  own sizes (k the spline order; the rate is in G, so the line bends on the N axis), and
+  N^-(4/d) through the MLP frontier to the largest N of the task (d the task's intrinsic
+  dimension);
 - in the KAN history figure (after the KAN paper's Fig 2.3), guide lines G^-2, G^-3 and
   G^-4 through the test RMSE of the smallest grid.
 """
@@ -33,7 +39,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
-from kanbench.analysis import FAMILY_NAMES, Analysis, param_count, usable
+from kanbench.analysis import (
+    FAMILY_NAMES,
+    GRID_VARIABLE,
+    N_VARIABLE,
+    Analysis,
+    param_count,
+    usable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +60,9 @@ _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">")
 
 @dataclass(frozen=True)
 class Layer:
-    """One thing a plot drew: kind is 'points', 'fit', 'plateau-fit', 'theory', 'guide',
-    'history' or 'boundary'; panel names the axes (a task, or a panel's title)."""
+    """One thing a plot drew: kind is 'points', 'stalled', 'fit', 'plateau-fit', 'window'
+    (x: the shaded window's ends, y: NaN), 'theory', 'guide', 'history' or 'boundary';
+    panel names the axes (a task, or a panel's title)."""
 
     panel: str
     kind: str
@@ -139,36 +153,53 @@ def draw_scaling(ax, analysis: Analysis, task: str, legend: bool = True) -> list
         x = of_series["N"].to_numpy(dtype=float)
         y = of_series["test_rmse"].to_numpy(dtype=float)
         style = _series_style(fit["family"], bool(fit["primary"]), index)
-        ax.plot(x, y, label=fit["series"], **style)
+        name = fit["series"] + ("" if fit["one_law"] else " (no single power law)")
+        ax.plot(x, y, label=name, **style)
         layers.append(Layer(task, "points", fit["series"], x, y, fit["series"]))
-        if not math.isfinite(fit["alpha"]):
-            continue
-        line_x = np.geomspace(fit["n_lo"], fit["n_hi"], 50)
-        line_y = fit["A"] * line_x ** -fit["alpha"]
-        label = f"{fit['series']}: N^-{fit['alpha']:.2f}"
-        width = 1.4 if fit["primary"] else 0.7
-        ax.plot(
-            line_x,
-            line_y,
-            "-",
-            color=style["color"],
-            lw=width,
-            alpha=style["alpha"],
-            label=f"fit α={fit['alpha']:.2f}" if fit["primary"] else None,
-        )
-        layers.append(Layer(task, "fit", label, line_x, line_y, fit["series"]))
-        if fit["primary"] and math.isfinite(fit["plateau_alpha"]):
-            plateau_y = fit["plateau_A"] * line_x ** -fit["plateau_alpha"] + fit["plateau_E"]
+        if "stall" in of_series:
+            stalled = of_series[of_series["stall"].fillna("").astype(str) != ""]
+            if not stalled.empty:
+                sx = stalled["N"].to_numpy(dtype=float)
+                sy = stalled["test_rmse"].to_numpy(dtype=float)
+                ax.plot(sx, sy, "x", color="red", ms=6, label=None)
+                layers.append(Layer(task, "stalled", "stalled stage", sx, sy, fit["series"]))
+        if math.isfinite(fit["alpha"]):
+            line_x = np.geomspace(fit["n_lo"], fit["n_hi"], 50)
+            line_y = fit["A"] * line_x ** -fit["alpha"]
+            label = f"{fit['series']}: {_alpha_text(fit)}; {_window_text(fit)}"
+            width = 1.4 if fit["primary"] else 0.7
             ax.plot(
                 line_x,
+                line_y,
+                "-",
+                color=style["color"],
+                lw=width,
+                alpha=style["alpha"],
+                label=f"fit {_alpha_text(fit)}; {_window_text(fit)}" if fit["primary"] else None,
+            )
+            layers.append(Layer(task, "fit", label, line_x, line_y, fit["series"]))
+            if fit["primary"]:
+                ax.axvspan(fit["n_lo"], fit["n_hi"], color=style["color"], alpha=0.07, lw=0)
+                ends = np.array([fit["n_lo"], fit["n_hi"]])
+                layers.append(
+                    Layer(
+                        task, "window", _window_text(fit), ends, np.full(2, np.nan), fit["series"]
+                    )
+                )
+        if fit["primary"] and math.isfinite(fit["plateau_alpha"]):
+            plateau_x = np.geomspace(fit["plateau_n_lo"], fit["plateau_n_hi"], 50)
+            plateau_y = fit["plateau_A"] * plateau_x ** -fit["plateau_alpha"] + fit["plateau_E"]
+            text = f"{_alpha_text(fit, 'plateau_')}; {_window_text(fit, 'plateau_')}"
+            ax.plot(
+                plateau_x,
                 plateau_y,
                 "--",
                 color=style["color"],
                 lw=1.0,
-                label=f"fit with E: α={fit['plateau_alpha']:.2f}",
+                label=f"fit with E: {text}",
             )
-            label = f"{fit['series']}: N^-{fit['plateau_alpha']:.2f} + E"
-            layers.append(Layer(task, "plateau-fit", label, line_x, plateau_y, fit["series"]))
+            label = f"{fit['series']}: + E, {text}"
+            layers.append(Layer(task, "plateau-fit", label, plateau_x, plateau_y, fit["series"]))
     layers += _draw_theory(ax, analysis, task, points, fits)
     _log_axes(ax)
     ax.set_xlabel(f"N ({analysis.settings.convention} parameters)", fontsize=8)
@@ -181,6 +212,18 @@ def draw_scaling(ax, analysis: Analysis, task: str, legend: bool = True) -> list
     return layers
 
 
+def _alpha_text(fit, prefix: str = "") -> str:
+    """'α=4.02 in edges·G, 5.05 in N' for a staged series, 'α=1.97 in N' for an MLP."""
+    text = f"α={fit[f'{prefix}alpha']:.2f} in {N_VARIABLE}"
+    if fit["variable"] == GRID_VARIABLE and math.isfinite(fit[f"{prefix}alpha_grid"]):
+        text = f"α={fit[f'{prefix}alpha_grid']:.2f} in {GRID_VARIABLE}, {text[2:]}"
+    return text
+
+
+def _window_text(fit, prefix: str = "") -> str:
+    return f"window N {fit[f'{prefix}n_lo']:.4g}-{fit[f'{prefix}n_hi']:.4g}"
+
+
 def _draw_theory(ax, analysis: Analysis, task: str, points, fits) -> list[Layer]:
     layers = []
     theory = analysis.theory[analysis.theory["task"] == task]
@@ -189,7 +232,7 @@ def _draw_theory(ax, analysis: Analysis, task: str, points, fits) -> list[Layer]
     theory = theory.iloc[0]
     n_max = float(points["N"].max())
     for family, column, label, color in (
-        ("kan", "alpha_theory_kan", "theory N^-(k+1)", _KAN_COLOR),
+        ("kan", "alpha_theory_kan", f"theory ({GRID_VARIABLE})^-(k+1)", _KAN_COLOR),
         ("mlp", "alpha_theory_mlp", "theory N^-(4/d)", _MLP_COLOR),
     ):
         alpha = theory[column]
@@ -199,9 +242,17 @@ def _draw_theory(ax, analysis: Analysis, task: str, points, fits) -> list[Layer]
         of_series = points[points["series"] == primary.iloc[0]["series"]]
         n0 = float(of_series["N"].min())
         l0 = float(of_series.loc[of_series["N"] == n0, "test_rmse"].median())
-        x = np.geomspace(n0, max(n_max, n0 * 1.01), 50)
-        y = l0 * (x / n0) ** -alpha
-        text = f"{label} = N^-{alpha:.3g}"
+        sizes = of_series.groupby("N")["edges_g"].median() if "edges_g" in of_series else None
+        if family == "kan" and sizes is not None and np.all(np.isfinite(sizes.to_numpy())):
+            # the rate is in edges x G: drawn at the series' own N through its sizes
+            x = sizes.index.to_numpy(dtype=float)
+            grid = sizes.to_numpy(dtype=float)
+            y = l0 * (grid / grid[0]) ** -alpha
+            text = f"{label} = ({GRID_VARIABLE})^-{alpha:.3g}"
+        else:
+            x = np.geomspace(n0, max(n_max, n0 * 1.01), 50)
+            y = l0 * (x / n0) ** -alpha
+            text = f"{label} = N^-{alpha:.3g}"
         ax.plot(x, y, ":", color=color, lw=1.2, label=text)
         layers.append(Layer(task, "theory", text, x, y, None))
     low = float(points["test_rmse"].min())

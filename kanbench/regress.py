@@ -16,8 +16,9 @@ The metrics (`collect_metrics`), each keyed by (kind, task, family, series, seed
   else "depth d", and the point "stage s, G=g" (or "stage s, N=n" without a grid). Runs
   that would share a key are told apart by the config values in which they differ.
 - alpha: the exponent of l = A N^-alpha fitted to each run's usable stages, N the trainable
-  count (kanbench.analysis.fit_series with its default window); left out when the run has
-  too few points to fit.
+  count (kanbench.analysis.fit_series with its default window, chosen in edges x G for a
+  staged run); left out when the run has too few points to fit or one power law does not
+  describe its window.
 - speed_ratio: each family's forward+backward time over the case's parameter-matched MLP's,
   both timed side by side in one process (kanbench.bench.time_case), per probe case.
 
@@ -200,7 +201,7 @@ def stage_metrics(stages: pd.DataFrame) -> list[Metric]:
         spec = analysis.SeriesSpec(
             first["task"], first["family"], labels[run_id], "all", True, members
         )
-        fit = analysis.fit_series(spec, n_boot=0)
+        fit = analysis.fit_series(spec)
         if not fit.fitted:
             log.info("%s %s: no alpha (%s)", first["task"], labels[run_id], fit.note)
             continue

@@ -3,7 +3,7 @@
     kanbench-report FOLDER [FOLDER ...] [--out DIR] [--convention trainable|paper]
                     [--window descent|min-test|none|range] [--n-min N] [--n-max N]
                     [--thresholds 1e-2 1e-3 1e-4] [--bins-per-decade 5]
-                    [--bootstrap 1000] [--min-seeds 3] [--notes FILE]
+                    [--min-seeds 2] [--notes FILE]
 
 reads every run file under the folders (kanbench.analysis.load_study), fits the scaling
 laws (kanbench.analysis.analyse), and writes into --out the tables (summary, fits, points
@@ -68,13 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--bins-per-decade", type=int, default=an.DEFAULT_BINS_PER_DECADE)
     parser.add_argument(
-        "--bootstrap", type=int, default=an.DEFAULT_BOOTSTRAP, help="resamples (0: none)"
-    )
-    parser.add_argument(
         "--min-seeds",
         type=int,
         default=an.DEFAULT_MIN_SEEDS,
-        help="seeds a series needs for a bootstrap interval (else a t-interval)",
+        help="seeds with a fit that a t-interval over seeds needs (else the pooled fit's "
+        f"residual t-interval) ({an.DEFAULT_MIN_SEEDS})",
     )
     parser.add_argument(
         "--notes",
@@ -94,7 +92,6 @@ def settings_from_args(args: argparse.Namespace) -> an.Settings:
         convention=args.convention,
         window=window,
         bins_per_decade=args.bins_per_decade,
-        n_boot=args.bootstrap,
         min_seeds=args.min_seeds,
         thresholds=tuple(args.thresholds),
     )
@@ -173,21 +170,40 @@ def write_report(
             "(`n_params`: every trainable number; a KAN layer has in x out x (G + k + 2)).",
             "(`n_params_paper`: the KAN paper's edges x G; an MLP's weights + biases).",
         )[s.convention == "paper"],
+        f"- Variables of α: a KAN-like family (every staged family) is fitted in the grid "
+        f"variable {an.GRID_VARIABLE} (edges = Σ w_l·w_(l+1) over the shape, G the grid "
+        "size or degree), the variable of the theory rate k + 1, and in N, over the same "
+        "points; MLPs in N. Every α says which (“α in edges·G”, “α in N”); the summary "
+        "sets only α in edges·G beside k + 1 and the MLP's α in N beside 4/d. The figures "
+        "keep N on the x axis and give both.",
         f"- Fit window: {s.window.describe()}. A series with fewer than {an.MIN_POINTS} "
-        "distinct N in its window gets no fit.",
-        "- Fits: l = A N^-α by least squares on log l against log N; l = A N^-α + E by least "
+        "distinct sizes in its window gets no power-law fit, fewer than "
+        f"{an.MIN_POINTS + 1} no plateau-aware fit. Each fit row gives its window's N range "
+        "(and edges·G range), the plateau-aware law's too; the figures shade the main "
+        "series' window and draw each law over its own window only.",
+        "- One law: after the window is chosen, a power law is fitted to its first and to "
+        "its last third of sizes; when the shallower slope is below "
+        f"{an.ONE_LAW_RATIO:g} of the steeper's and the difference is significant at "
+        "95%, no single power law describes the window: α is not given and the note "
+        "states both slopes with their N ranges.",
+        "- Fits: l = A x^-α by least squares on log l against log x; l = A x^-α + E by least "
         "squares on the log residuals (scipy.optimize.least_squares, α in [0, 20], E ≥ 0).",
-        f"- 95% intervals of α: a bootstrap over seeds when a series has ≥ {s.min_seeds} seeds "
-        f"({s.n_boot} resamples of whole seeds, the frontier re-selected and the window "
-        "re-applied each time), else the t-interval from the residuals. Used here: "
-        + "; ".join(intervals)
-        + ".",
-        f"- MLP frontier: the lowest test RMSE in each log-spaced N bin ({s.bins_per_decade} "
-        "per decade) over every MLP run of the task (all depths and seeds), as Yu et al. "
-        "(2024) compare families. KAN: one point per grid stage of each run.",
-        "- Theory lines: α = k + 1 for a KAN of spline order k (KAT), α = 4/d for MLPs "
-        "(Sharma & Kaplan, d = the task's intrinsic dimension), drawn from the first point "
-        "of the family's main series.",
+        f"- 95% intervals of α: when at least {s.min_seeds} seeds have a fit in the window, "
+        "each seed's own points (its own frontier, for a frontier series) inside the "
+        "series' window (chosen once from the pooled points) are fitted alone; α is the "
+        "mean of the per-seed α and the interval mean ± t(0.975, S−1)·sd/√S over the S "
+        "seeds. Otherwise the pooled fit's residual t-interval, which ignores seed-to-seed "
+        "spread. Used here: " + "; ".join(intervals) + ".",
+        f"- Frontiers (the MLP's, and a staged family's over several shapes): in each "
+        f"log-spaced N bin ({s.bins_per_decade} per decade) over every run of the family "
+        "(all depths or shapes and seeds), the run of lowest **train** RMSE (test RMSE "
+        "only for records without a train RMSE), drawn and fitted by its test RMSE, so the "
+        "test set selects nothing; Yu et al. (2024) compare families by frontier. KAN: one "
+        "point per grid stage of each run.",
+        "- Theory lines: α = k + 1 in edges·G for a KAN of spline order k (KAT), drawn "
+        "through the KAN series at its own sizes; α = 4/d in N for MLPs (Sharma & Kaplan, "
+        "d = the task's intrinsic dimension); each from the first point of the family's "
+        "main series.",
         "- Best RMSE: the lowest test RMSE of any run of the family, with its N.",
         f"- N to reach an RMSE: the smallest N of any run of the family with test RMSE ≤ "
         f"the level ({an.NOT_REACHED!r} otherwise).",
@@ -197,14 +213,19 @@ def write_report(
         "## Summary",
         "",
         "α: the fit of the family's main series (KAN: its shape, or the KAN frontier; MLP: "
-        "the frontier) with its 95% interval; 'with E' the plateau-aware fit.",
+        "the frontier) with its 95% interval, in edges·G for KAN-like families and in N for "
+        f"MLPs; 'with E' the plateau-aware fit. {an.STALLED_MARK}: stalled stages lie in "
+        "the fit window (see the optimality check), so that slope measures the optimiser.",
         "",
         tables["summary.md"].read_text(),
         "## Fits of every series",
         "",
-        "`*`: the family's main series. Window N: the fitted range.",
+        "`*`: the family's main series. Window: the power law's range in N (and edges·G); "
+        f"plateau window: the plateau-aware law's. {an.STALLED_MARK}: stalled stages in the "
+        "window.",
         "",
         tables["fits.md"].read_text(),
+        *_optimality_lines(analysis, tables),
         "## Figures",
         "",
     ]
@@ -222,13 +243,49 @@ def write_report(
         "## Files",
         "",
         "summary.csv / summary.md (one row per task), fits.csv / fits.md (one row per "
-        "series), points.csv (every plotted point, with in_window), the figures as PNG and "
-        "PDF, and this report.",
+        "series), optimality.csv / optimality.md (one row per staged series), flagged.csv "
+        "(the flagged stages), points.csv (every plotted point, with edges_g, "
+        "lsq_train_rmse, gap, stall, in_window and in_plateau_window), the figures as PNG "
+        "and PDF, and this report.",
         "",
     ]
     report = out_dir / "report.md"
     report.write_text("\n".join(lines))
     return report
+
+
+def _optimality_lines(analysis: an.Analysis, tables: dict) -> list[str]:
+    """The report's optimality check: the rules, per staged series how close its stages
+    came to their optimum, and the flagged stages."""
+    lines = [
+        "## Optimality check",
+        "",
+        "Each staged stage records lsq_train_rmse, the least-squares optimum train RMSE of "
+        "its last layer given the earlier ones (of the whole model for a one-layer KAN); "
+        f"gap = train RMSE / that optimum. A stage is flagged 'above its optimum' when "
+        f"gap > {an.GAP_LIMIT:g} (for a one-layer model only when N ≤ n_train/2: near "
+        "interpolation the optimum goes to 0), and 'not falling' when it has no optimum, "
+        f"N ≤ n_train/2, G grew and its train RMSE is ≥ {an.STALL_RATIO:g} × the previous "
+        "stage's. A series whose window holds flagged stages says so in its note.",
+        "",
+    ]
+    if analysis.optimality.empty:
+        return [*lines, "No staged series.", ""]
+    if not (analysis.optimality["with_optimum"] > 0).any():
+        lines += [
+            "No stage records an optimum (records from before lsq_train_rmse), so only the "
+            "'not falling' rule applies.",
+            "",
+        ]
+    lines += [tables["optimality.md"].read_text()]
+    if analysis.flagged.empty:
+        return [*lines, "No stage is flagged.", ""]
+    return [
+        *lines,
+        "Flagged stages:",
+        "",
+        an.markdown_table(an.flagged_markdown_frame(analysis.flagged)),
+    ]
 
 
 BENCH_CSV_COLUMNS = (

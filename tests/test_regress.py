@@ -116,6 +116,13 @@ def test_stored_runs_give_a_metric_per_stage_and_an_alpha_per_run(tmp_path):
     assert fitted["depth 3"] == pytest.approx(1.0, abs=1e-6)
 
 
+def test_a_run_that_no_single_power_law_describes_gets_no_alpha_but_keeps_its_rmses(tmp_path):
+    rmse = [1e-1, 1e-3, 5e-4, 2.5e-4, 1e-4]  # slope 9 in edges x G, then 1
+    write_run(tmp_path, "kan", rmse, grids=(3, 5, 10, 20, 50))
+    metrics = regress.collect_metrics(tmp_path)
+    assert [m.kind for m in metrics] == ["test_rmse"] * 5
+
+
 def test_a_diverged_stage_counts_as_not_finite_and_fails(tmp_path):
     write_run(
         tmp_path,
@@ -210,7 +217,7 @@ def test_compare_exits_1_on_a_regression_and_0_within_tolerance(
 
 def test_a_run_that_vanished_is_reported_missing_and_fails(tmp_path, capsys):
     study(tmp_path / "before")
-    write_run(tmp_path / "before", "mlp", [1e-1, 1e-2, 5e-3], grids=(3, 5, 10), widths=[2, 4, 8])
+    write_run(tmp_path / "before", "mlp", lambda n: law(n, 2.0), grids=(3, 5, 10), widths=[2, 4, 8])
     study(tmp_path / "after")
     baseline = ["--baseline", str(tmp_path / "baseline")]
     assert regress.main(["--update", "--from", str(tmp_path / "before"), *baseline]) == 0
@@ -247,9 +254,14 @@ def test_a_tiny_study_runs_updates_and_then_compares_clean(tmp_path, capsys):
     assert regress.main(["--suite", suite, *out]) == 0  # float64 CPU training repeats exactly
     printed = capsys.readouterr().out
     assert "0 fail, 0 missing, 0 new" in printed
-    for what in ("exp_sin_y2 kan [2,1,1] seed 0 stage 2, G=10", "kan/mlp [2,3,1]", "power law"):
+    for what in ("exp_sin_y2 kan [2,1,1] seed 0 stage 2, G=10", "kan/mlp [2,3,1]"):
         assert what in printed
-    assert len(list((tmp_path / "runs").glob("*/records/*.json"))) == 2  # 1 job, twice
+    runs = sorted((tmp_path / "runs").glob("*/records/*.json"))
+    assert len(runs) == 2  # 1 job, twice
+    # an alpha is compared exactly when the run's 3 stages follow one power law (20 steps
+    # per grid need not give one)
+    alphas = [m for m in regress.collect_metrics(runs[0].parent.parent) if m.kind == "alpha"]
+    assert ("power law" in printed) == bool(alphas)
 
 
 def test_every_suite_loads_and_the_ci_baseline_matches_its_suite():

@@ -12,17 +12,21 @@ from kanbench import analysis as an
 from kanbench import plots
 from kanbench.report import build_parser, main, settings_from_args
 
-BOOT = ["--bootstrap", "100"]
-
 
 def _kan_curve(seed):
     rng = np.random.default_rng(seed)
 
-    def curve(n):  # N^-3.5 with 5% noise, and an overfitting tail after N = 315
-        clean = np.where(n <= 315, law(n, 3.5, 50.0), law(315, 3.5, 50.0) * (n / 315) ** 0.5)
+    def curve(n):  # G^-3.5 with 5% noise, and an overfitting tail after G = 100 (N = 315)
+        g = n / 3 - 5  # a [2,1,1] KAN: N = 3 (G + 5), edges x G = 3 G
+        clean = np.where(g <= 100, law(3 * g, 3.5, 50.0), law(300, 3.5, 50.0) * (g / 100) ** 0.5)
         return clean * np.exp(0.05 * rng.standard_normal(len(n)))
 
     return curve
+
+
+def _mlp_curve(seed):
+    rng = np.random.default_rng(seed)
+    return lambda n: law(n, 1.0, 5.0) * np.exp(0.05 * rng.standard_normal(len(n)))
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,7 @@ def study(tmp_path_factory):
     for seed in range(3):
         write_run(folder / "kan", "kan", _kan_curve(seed), seed=seed)
         for depth in (2, 3):
-            write_run(folder / "mlp", "mlp", _kan_curve(10 + seed), depth=depth, seed=seed)
+            write_run(folder / "mlp", "mlp", _mlp_curve(10 * depth + seed), depth=depth, seed=seed)
     write_run(folder / "kan", "kan", [0.1, 0.05], task="product_xy", shape=(2, 2, 1), grids=(3, 5))
     return folder
 
@@ -43,7 +47,7 @@ def report(study, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "out"
     notes = out.parent / "notes.md"
     notes.write_text("These runs are *synthetic*.")
-    assert main([str(study), "--out", str(out), "--notes", str(notes), *BOOT]) == 0
+    assert main([str(study), "--out", str(out), "--notes", str(notes)]) == 0
     return out
 
 
@@ -57,21 +61,34 @@ def test_report_writes_every_table_and_figure(report):
         "cost",
     ]
     expected = ["summary.csv", "summary.md", "fits.csv", "fits.md", "points.csv", "report.md"]
+    expected += ["optimality.csv", "optimality.md", "flagged.csv"]
     expected += [f"{stem}.{fmt}" for stem in stems for fmt in ("png", "pdf")]
     for name in expected:
         assert (report / name).stat().st_size > 0, name
     text = (report / "report.md").read_text()
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert sorted(linked) == sorted(f"{stem}.png" for stem in stems)  # relative, all present
-    facts = ("--bootstrap 100", "**trainable**", "descent", "bootstrap over 3", "*synthetic*")
+    facts = (
+        "**trainable**",
+        "descent",
+        "t-interval over 3 per-seed slopes",  # the method each interval came from
+        "mean ± t(0.975, S−1)·sd/√S",
+        "ignores seed-to-seed spread",
+        "lowest **train** RMSE",  # how frontiers are picked
+        "α in edges·G",
+        "## Optimality check",
+        "No stage records an optimum",
+        "*synthetic*",
+    )
     for fact in facts:
         assert fact in text, fact
+    assert "bootstrap" not in text
 
 
 def test_plotted_points_and_lines_equal_the_tables(study, report):
     points = pd.read_csv(report / "points.csv")
     fits = pd.read_csv(report / "fits.csv")
-    analysis = an.analyse(an.load_records(study), an.Settings(n_boot=100))
+    analysis = an.analyse(an.load_records(study))
     for task in ("exp_sin_y2", "product_xy"):
         drawn = plots.scaling_figure(analysis, task).data()
         shown = drawn[drawn["kind"] == "points"][["series", "x", "y"]]
@@ -86,20 +103,65 @@ def test_plotted_points_and_lines_equal_the_tables(study, report):
             assert line["x"].min() == pytest.approx(fit["n_lo"])
             assert line["x"].max() == pytest.approx(fit["n_hi"])
             assert line["y"].iloc[0] == pytest.approx(fit["A"] * fit["n_lo"] ** -fit["alpha"])
+            assert f"{fit['alpha']:.2f} in N" in line["label"].iloc[0]
+            if fit["variable"] == "edges·G":  # staged: both alphas in the label
+                assert f"α={fit['alpha_grid']:.2f} in edges·G" in line["label"].iloc[0]
+        for _, fit in fits[(fits["task"] == task) & fits["primary"]].iterrows():
+            if not np.isfinite(fit["alpha"]):
+                continue
+            window = drawn[(drawn["kind"] == "window") & (drawn["series"] == fit["series"])]
+            assert sorted(window["x"]) == pytest.approx([fit["n_lo"], fit["n_hi"]])
+            assert f"window N {fit['n_lo']:.4g}-{fit['n_hi']:.4g}" in window["label"].iloc[0]
+            plateau = drawn[(drawn["kind"] == "plateau-fit") & (drawn["series"] == fit["series"])]
+            if np.isfinite(fit["plateau_alpha"]):
+                assert plateau["x"].min() == pytest.approx(fit["plateau_n_lo"])
+                assert plateau["x"].max() == pytest.approx(fit["plateau_n_hi"])
 
 
 def test_summary_reports_each_family_fit_and_what_is_missing(report):
     summary = pd.read_csv(report / "summary.csv").set_index("task")
     fits = pd.read_csv(report / "fits.csv")
     kan = fits[(fits["task"] == "exp_sin_y2") & (fits["series"] == "KAN [2,1,1]")].iloc[0]
-    assert summary.loc["exp_sin_y2", "alpha_kan"] == pytest.approx(kan["alpha"])
-    assert summary.loc["exp_sin_y2", "interval_kan"].startswith("bootstrap over 3 seeds")
-    assert kan["alpha_lo"] < 3.5 < kan["alpha_hi"] and kan["n_hi"] == 315
+    assert summary.loc["exp_sin_y2", "alpha_kan"] == pytest.approx(kan["alpha_grid"])
+    assert summary.loc["exp_sin_y2", "variable_kan"] == "edges·G"
+    assert summary.loc["exp_sin_y2", "interval_kan"].startswith("t-interval over 3 per-seed")
+    assert kan["alpha_grid_lo"] < 3.5 < kan["alpha_grid_hi"] and kan["alpha"] > 3.5
+    assert kan["n_hi"] == 315  # the power law stops at the descent end
+    # the tail rises 2.2x, inside the band (the lowest 10% of 12 nats of log range: 3.4x),
+    # so the plateau-aware law keeps it as plateau
+    assert kan["plateau_n_hi"] == 1515
     assert summary.loc["exp_sin_y2", "series_mlp"] == "MLP frontier"
     assert math.isnan(summary.loc["product_xy", "alpha_kan"])
     markdown = (report / "summary.md").read_text()
     assert "no fit: 2 distinct N" in markdown and "no MLP runs" in markdown
     assert "not reached" in markdown
+
+
+def test_the_optimality_check_lists_flagged_stages_and_marks_their_alpha(tmp_path):
+    grids = (3, 5, 10, 20, 50, 100)
+    test = list(law(2.0 * np.array(grids), 4.0))  # a [2,1] KAN: edges x G = 2 G
+    train = [0.8 * t for t in test]
+    lsq = [t / (10 if g == 10 else 1.2) for g, t in zip(grids, train, strict=True)]
+    write_run(tmp_path / "runs", "kan", test, grids=grids, shape=(2, 1), train=train, lsq=lsq)
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "report.md").read_text()
+    section = text[text.index("## Optimality check") : text.index("## Figures")]
+    assert "| exp_sin_y2 | KAN [2,1] | 6 | 5 of 6 | 10 (G=10) | 1 |" in section
+    assert "| exp_sin_y2 | KAN [2,1] | 0 | 10 | 30 |" in section  # seed, G, N of the flagged
+    assert "above its optimum" in section
+    summary = text[text.index("## Summary") : text.index("## Fits of every series")]
+    assert f"| 4.00 [4.00, 4.00] {an.STALLED_MARK} |" in summary  # one seed, an exact law
+    points = pd.read_csv(tmp_path / "out" / "points.csv")
+    assert points["gap"].tolist() == pytest.approx([1.2, 1.2, 10, 1.2, 1.2, 1.2])
+    drawn = plots.scaling_figure(an.analyse(an.load_records(tmp_path / "runs")), "exp_sin_y2")
+    stalled = drawn.data("stalled")
+    assert stalled["x"].tolist() == [30.0]  # the flagged stage is crossed out in the plot
+
+
+def test_the_bootstrap_option_is_gone(tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path), "--bootstrap", "100"])
+    assert exit_info.value.code == 2
 
 
 def test_history_figure_marks_stage_boundaries_and_grid_guides(study):
