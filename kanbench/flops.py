@@ -2,7 +2,8 @@
 
 A FLOP is one multiply or one add (a multiply-add is 2). Every convention counts a KAN
 layer of in -> out edges as its spline part plus the same base branch, silu(x) w_b^T:
-2 in out for the matrix product and SILU_FLOPS per input for silu (REFERENCE.md §5):
+2 in out for the matrix product and SILU_FLOPS per input for silu (the conventions of
+Yu et al. 2024, "KAN or MLP: A Fairer Comparison"):
 
 - "dense" (basis + GEMM, efficient-kan's and kanbench's dense form): the G + k bases of
   every input meet the coefficients in one matrix product, 2 in out (G + k).

@@ -34,7 +34,7 @@ from kanbench.plots import write_bench_plots, write_plots
 
 log = logging.getLogger(__name__)
 
-PAPER_STEPS = 1800  # LBFGS steps per model in the KAN paper (REFERENCE.md §3)
+PAPER_STEPS = 1800  # LBFGS steps per model in the KAN paper (§3.1)
 DEFAULT_OUT = "results/report"
 
 

@@ -207,7 +207,7 @@ def test_update_grid_keeps_the_grid_of_a_constant_input():
 
 
 def test_fits_the_paper_function_to_high_precision():
-    """[2,1,1] on exp(sin(pi x) + y^2), float64, LBFGS, G = 5 then 10 (REFERENCE.md §3).
+    """[2,1,1] on exp(sin(pi x) + y^2), float64, LBFGS, G = 5 then 10 (KAN paper §3.1).
 
     Training from some initialisations stalls near RMSE 0.5 (pykan's does too, for about
     one seed in three); this seed's does not.

@@ -1,4 +1,4 @@
-"""Pruning a KAN (paper §2.5.1, REFERENCE.md §6): hidden nodes by their L1, edges by masks.
+"""Pruning a KAN (KAN paper §2.5.1): hidden nodes by their L1, edges by masks.
 
 A hidden node n (an output of layer li - 1 and an input of layer li) is kept when its
 largest incoming and its largest outgoing edge L1 both exceed theta (default 1e-2):

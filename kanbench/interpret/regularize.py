@@ -1,4 +1,4 @@
-"""Sparsity regularisation of a KAN (paper §2.5.1, REFERENCE.md §6).
+"""Sparsity regularisation of a KAN (KAN paper §2.5.1).
 
 For the activations phi_ji of layer l on samples x_s of its input (batch, in):
 

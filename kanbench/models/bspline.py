@@ -1,6 +1,6 @@
 """B-spline bases on per-input knot vectors, and the grid operations of KAN layers.
 
-Notation (KAN paper §2.2, REFERENCE.md §1-2). Each input of a layer has a grid of G
+Notation (KAN paper §2.2 and §2.4). Each input of a layer has a grid of G
 intervals on [a, b] (G + 1 grid points). Its knot vector t is that grid extended by k
 knots on each side, so it holds G + 2k + 1 knots and carries G + k bases B_m of order
 (degree) k; B_m is supported on [t_m, t_{m+k+1}). Grids have shape (in, G + 2k + 1),

@@ -1,6 +1,7 @@
 """Parameter counts of the model families and the MLP width matched to a target count.
 
-Two conventions (REFERENCE.md §4), always named where a count is reported:
+Two conventions (the KAN paper counts a KAN as edges x G), always named where a count is
+reported:
 - "trainable": the numbers an optimiser updates. A KAN layer in the efficient form has
   in * out * (G + k + 2) of them (G + k coefficients, w_b and w_s per edge), plus out
   biases when enabled; an MLP has its weights and biases.
