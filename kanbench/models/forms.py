@@ -1,7 +1,8 @@
 """The two evaluations of a KAN layer y = silu(x) w_b^T + sum_i sum_m W[:, m, i] B_m(x_i).
 
 dense: the bases (batch, G + k, in) meet the scaled coefficients W (out, G + k, in) in one
-matrix multiply (the form of efficient-kan and most fast KAN implementations). Its cost grows with G.
+matrix multiply (the form of efficient-kan and most fast KAN implementations). Its cost
+grows with G.
 sparse: only the k + 1 non-zero bases of each input are used, as weights of a sum over
 the coefficient rows they select (an embedding bag), so its cost does not grow with G.
 
