@@ -476,8 +476,9 @@ def optimality_columns(stages: pd.DataFrame) -> pd.DataFrame:
     lsq_train_rmse, NaN without a positive optimum) and stall, the stalled-stage flag of a
     staged stage (every family but 'mlp'):
 
-    - 'above its optimum': gap > GAP_LIMIT (3); with lsq_scope 'model' only when
-      N <= n_train / 2 (near interpolation the optimum goes to 0 and the gap means nothing);
+    - 'above its optimum': gap > GAP_LIMIT (3), when N <= n_train / 2 (near interpolation
+      the optimum goes to 0 and the gap means nothing: a last layer of a [2, 5, 1] KAN at
+      G = 200 has more coefficients than 1000 points, and an optimum of 1e-14);
     - 'not falling': no optimum recorded, N <= n_train / 2, G grew since the run's previous
       stage and train RMSE >= STALL_RATIO (0.9) x that stage's;
     - '' otherwise. N is the trainable count; an unknown n_train counts as N > n_train / 2.
@@ -502,8 +503,7 @@ def optimality_columns(stages: pd.DataFrame) -> pd.DataFrame:
         frame["gap"] = np.where(reference, train / optimum, math.nan)
     staged = (frame["family"] != "mlp").to_numpy()
     small = frame["n_params"].to_numpy(dtype=float) <= n_train * INTERPOLATION_SHARE
-    counts = (frame["lsq_scope"] != "model").to_numpy() | small
-    above = staged & (frame["gap"].to_numpy() > GAP_LIMIT) & counts
+    above = staged & (frame["gap"].to_numpy() > GAP_LIMIT) & small
     not_falling = np.zeros(len(frame), dtype=bool)
     if "run_id" in frame and "stage" in frame and len(frame) > 1:
         runs = frame["run_id"].astype(str).to_numpy()

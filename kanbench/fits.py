@@ -10,7 +10,10 @@ RMSE), so it knows nothing of records or families; kanbench.analysis builds the 
 
   * "descent" (default). The band is m <= m_min (m_max / m_min)^DESCENT_SHARE (the lowest
     DESCENT_SHARE = 10% of the log range). The power-law window ends at the descent end
-    x_e, the first x in the band. Its start x_s drops a pre-asymptotic start: while more
+    x_e, the first x in the band, or earlier: while more than MIN_POINTS distinct x remain
+    and one law does not describe the window (`one_law`), its last x is dropped (a curve
+    bending into its floor keeps its straight descent). Its start x_s drops a
+    pre-asymptotic start: while more
     than MIN_POINTS distinct x remain, the first point is dropped when the local slope of
     the first segment, -(log m_{s+1} - log m_s) / (log x_{s+1} - log x_s), is below
     START_RATIO (1/2) of the log-log slope of the rest of the window (x_{s+1} .. x_e),
@@ -158,7 +161,8 @@ class Window:
             return (
                 f"descent: the band is the lowest {DESCENT_SHARE:.0%} of a series' range of "
                 f"log test RMSE (medians over seeds at each size). The power law is fitted up "
-                f"to the first size in the band, from a start that drops leading points while "
+                f"to the first size in the band (shortened from its end while one power law "
+                f"does not describe it), from a start that drops leading points while "
                 f"the first segment's log-log slope is below {START_RATIO:g} of the slope of "
                 f"the rest (at least {MIN_POINTS} sizes kept); the plateau-aware law from the "
                 f"same start to the last size of the run of points that stay in the band "
@@ -190,6 +194,11 @@ class Window:
             span = Span(distinct[0], distinct[int(np.argmin(m))])
             return Choice(span, span)
         start, end, stop = descent_indices(distinct, m)
+        while end - start + 1 > MIN_POINTS:  # shorten a window that bends towards its end
+            inside = (x >= distinct[start]) & (x <= distinct[end])
+            if one_law(x[inside], rmse[inside]).holds:
+                break
+            end -= 1
         return Choice(Span(distinct[start], distinct[end]), Span(distinct[start], distinct[stop]))
 
     def mask(self, x, rmse, n=None) -> np.ndarray:

@@ -242,6 +242,9 @@ def _draw_theory(ax, analysis: Analysis, task: str, points, fits) -> list[Layer]
         of_series = points[points["series"] == primary.iloc[0]["series"]]
         n0 = float(of_series["N"].min())
         l0 = float(of_series.loc[of_series["N"] == n0, "test_rmse"].median())
+        if "shape" in of_series:  # a frontier of several shapes: the first point's shape
+            first = of_series.loc[of_series["N"] == n0, "shape"].astype(str).iloc[0]
+            of_series = of_series[of_series["shape"].astype(str) == first]
         sizes = of_series.groupby("N")["edges_g"].median() if "edges_g" in of_series else None
         if family == "kan" and sizes is not None and np.all(np.isfinite(sizes.to_numpy())):
             # the rate is in edges x G: drawn at the series' own N through its sizes

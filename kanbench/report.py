@@ -263,8 +263,8 @@ def _optimality_lines(analysis: an.Analysis, tables: dict) -> list[str]:
         "Each staged stage records lsq_train_rmse, the least-squares optimum train RMSE of "
         "its last layer given the earlier ones (of the whole model for a one-layer KAN); "
         f"gap = train RMSE / that optimum. A stage is flagged 'above its optimum' when "
-        f"gap > {an.GAP_LIMIT:g} (for a one-layer model only when N ≤ n_train/2: near "
-        "interpolation the optimum goes to 0), and 'not falling' when it has no optimum, "
+        f"gap > {an.GAP_LIMIT:g} and N ≤ n_train/2 (near interpolation the optimum goes to "
+        "0 and the gap means nothing), and 'not falling' when it has no optimum, "
         f"N ≤ n_train/2, G grew and its train RMSE is ≥ {an.STALL_RATIO:g} × the previous "
         "stage's. A series whose window holds flagged stages says so in its note.",
         "",
