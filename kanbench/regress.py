@@ -15,10 +15,10 @@ The metrics (`collect_metrics`), each keyed by (kind, task, family, series, seed
 - test_rmse: the test RMSE of every stage of every run; the series is the run's KAN shape,
   else "depth d", and the point "stage s, G=g" (or "stage s, N=n" without a grid). Runs
   that would share a key are told apart by the config values in which they differ.
-- alpha: the exponent of l = A N^-alpha fitted to each run's usable stages, N the trainable
-  count (kanbench.analysis.fit_series with its default window, chosen in edges x G for a
-  staged run); left out when the run has too few points to fit or one power law does not
-  describe its window.
+- alpha: the exponent of l = A x^-alpha fitted to each run's usable stages, in the run's own
+  variable: edges x G for a staged run (the variable of the theory's k + 1), the trainable
+  count N for an MLP (kanbench.analysis.fit_series with its default window); left out when
+  the run has too few points to fit or one power law does not describe its window.
 - speed_ratio: each family's forward+backward time over the case's parameter-matched MLP's,
   both timed side by side in one process (kanbench.bench.time_case), per probe case.
 
@@ -205,6 +205,7 @@ def stage_metrics(stages: pd.DataFrame) -> list[Metric]:
         if not fit.fitted:
             log.info("%s %s: no alpha (%s)", first["task"], labels[run_id], fit.note)
             continue
+        alpha, _, _ = fit.primary_alpha()
         metrics.append(
             Metric(
                 "alpha",
@@ -212,8 +213,8 @@ def stage_metrics(stages: pd.DataFrame) -> list[Metric]:
                 first["family"],
                 labels[run_id],
                 _seed(first["seed"]),
-                "power law",
-                float(fit.alpha),
+                f"power law in {fit.variable}",
+                float(alpha),
                 f"N={fit.n_lo:g}..{fit.n_hi:g}, {fit.n_window} points",
             )
         )

@@ -104,7 +104,8 @@ def test_bad_tolerances_are_refused(values, message):
 
 
 def test_stored_runs_give_a_metric_per_stage_and_an_alpha_per_run(tmp_path):
-    write_run(tmp_path, "kan", lambda n: law(n, 4.0), grids=(3, 5, 10, 20))
+    # [2,1,1]: N = 3 (G + 5), so edges x G = N - 15; a KAN's alpha is in edges x G
+    write_run(tmp_path, "kan", lambda n: law(n - 15, 4.0), grids=(3, 5, 10, 20))
     write_run(tmp_path, "mlp", lambda n: law(n, 1.0), widths=[2, 4, 8, 16], grids=(3, 5, 10, 20))
     metrics = regress.collect_metrics(tmp_path)
     by_kind = {k: [m for m in metrics if m.kind == k] for k in regress.KINDS}
@@ -112,7 +113,7 @@ def test_stored_runs_give_a_metric_per_stage_and_an_alpha_per_run(tmp_path):
     assert {m.series for m in by_kind["test_rmse"]} == {"[2,1,1]", "depth 3"}
     assert by_kind["test_rmse"][0].point == "stage 0, G=3"
     fitted = {m.series: m.value for m in by_kind["alpha"]}
-    assert fitted["[2,1,1]"] == pytest.approx(4.0, abs=1e-6)  # an exact power law
+    assert fitted["[2,1,1]"] == pytest.approx(4.0, abs=1e-6)  # an exact power law in G
     assert fitted["depth 3"] == pytest.approx(1.0, abs=1e-6)
 
 
