@@ -64,7 +64,7 @@ class StagedConfig:
 @dataclass(frozen=True)
 class KanConfig(StagedConfig):
     spline_order: int = 3
-    grid_eps: float = 0.02
+    grid_eps: float = 1.0
     init: str = "paper"
     noise_scale: float = 0.1
 

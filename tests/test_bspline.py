@@ -149,3 +149,12 @@ def test_bad_spline_arguments_name_the_argument():
         bspline.uniform_grid(2, 5, 3, (1.0, -1.0))
     with pytest.raises(ValueError, match="shape"):
         bspline.bspline_basis(torch.zeros(4, 3), bspline.uniform_grid(2, 5, 3), 3)
+
+
+@pytest.mark.parametrize("uniform", [True, False])
+def test_a_nan_input_gives_nan_bases_not_an_index_error(uniform):
+    generator = torch.Generator().manual_seed(3)
+    grid = bspline.uniform_grid(2, 6, 3) if uniform else _random_grid(2, 6, 3, generator)
+    x = torch.tensor([[0.1, float("nan")], [0.2, 0.3]])
+    bases = bspline.bspline_basis(x, grid, 3)
+    assert torch.isnan(bases[0, 1]).any() and torch.isfinite(bases[1]).all()

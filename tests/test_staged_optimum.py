@@ -192,7 +192,9 @@ def test_nested_refine_keeps_the_function_outside_the_grid_range_too():
     outside = torch.rand(500, 2) * 6 - 3  # up to a range beyond the grid on either side
     before = model(outside)
     model.refine(20)
-    torch.testing.assert_close(model(outside), before, atol=1e-9, rtol=1e-9)
+    # far out the pieces grow as u^3 (u up to 30 cells here), and so does their rounding;
+    # a taper to zero, as in the paper's splines, changed them by O(1)
+    torch.testing.assert_close(model(outside), before, atol=1e-7, rtol=1e-7)
 
 
 @pytest.mark.parametrize("task", [ADDITIVE, "bessel_j0_20x"], ids=["additive-3d", "j0"])

@@ -261,7 +261,7 @@ def local_bases_uniform(x: Tensor, knots: Knots, derivative: bool) -> LocalBases
     """
     k, cells, inv_h = knots.spline_order, knots.cells, knots.inv_width
     s = (x - knots.origin) * inv_h  # (batch, in): (x - t_0) / h
-    cell = s.floor().clamp_(k, cells - 1 - k)
+    cell = s.floor().nan_to_num_(nan=k).clamp_(k, cells - 1 - k)  # NaN x: NaN bases
     u = s - cell  # (batch, in), in [0, 1] on the grid range, beyond it outside
     powers = [u]
     for _ in range(1, k):

@@ -104,7 +104,7 @@ class KANLayer(SplineGridLayer):
         grid_size: int = 5,
         spline_order: int = 3,
         grid_range: Sequence[float] = (-1.0, 1.0),
-        grid_eps: float = 0.02,
+        grid_eps: float = 1.0,
         init: str = "paper",
         noise_scale: float = 0.1,
         bias: bool = False,
