@@ -91,6 +91,8 @@ DEFAULT_MIN_SEEDS = 2  # seeds with a fit that an interval over seeds needs
 NOT_REACHED = "not reached"
 GAP_LIMIT = 3.0  # a stage whose train RMSE exceeds this multiple of its optimum is flagged
 STALL_RATIO = 0.9  # a stage without an optimum whose train RMSE fell by less is flagged
+OUTLIER_FACTOR = 10.0  # a stage this far above its seeds' median train RMSE is flagged ...
+OUTLIER_SEEDS = 3  # ... when at least this many seeds ran it
 INTERPOLATION_SHARE = 0.5  # flags need N <= this share of n_train (see optimality_columns)
 STALLED_MARK = "⚠"  # marks an alpha whose window holds flagged stages
 
@@ -481,6 +483,11 @@ def optimality_columns(stages: pd.DataFrame) -> pd.DataFrame:
       G = 200 has more coefficients than 1000 points, and an optimum of 1e-14);
     - 'not falling': no optimum recorded, N <= n_train / 2, G grew since the run's previous
       stage and train RMSE >= STALL_RATIO (0.9) x that stage's;
+    - 'far above the other seeds': with at least OUTLIER_SEEDS (3) seeds of the same task,
+      family, shape and G, train RMSE > OUTLIER_FACTOR (10) x their median, while
+      N <= n_train / 2: a start stuck in a poor basin, whose last layer can still be at
+      its own optimum (a [4, 2, 1, 1] KAN at train RMSE 0.16 where its other seeds reach
+      4e-3);
     - '' otherwise. N is the trainable count; an unknown n_train counts as N > n_train / 2.
     """
     frame = stages.copy()
@@ -515,8 +522,28 @@ def optimality_columns(stages: pd.DataFrame) -> pd.DataFrame:
             same & (grid[now] > grid[before]) & (train[now] >= STALL_RATIO * train[before])
         )
     not_falling &= staged & ~reference & small
-    frame["stall"] = np.where(above, "above its optimum", np.where(not_falling, "not falling", ""))
+    outlier = staged & small & _far_above_other_seeds(frame, train)
+    frame["stall"] = np.select(
+        [above, not_falling, outlier],
+        ["above its optimum", "not falling", "far above the other seeds"],
+        "",
+    )
     return frame
+
+
+def _far_above_other_seeds(frame: pd.DataFrame, train: np.ndarray) -> np.ndarray:
+    """Stages whose train RMSE is above OUTLIER_FACTOR x the median over the seeds of the
+    same task, family, shape, variant and G (at least OUTLIER_SEEDS of them)."""
+    columns = [c for c in ("task", "family", "shape", "variant", "grid_size") if c in frame]
+    keys = pd.Series(
+        ["|".join(map(str, row)) for row in frame[columns].itertuples(index=False)],
+        index=frame.index,
+    )
+    seeds = frame["seed"] if "seed" in frame else pd.Series(0, index=frame.index)
+    counts = seeds.groupby(keys).transform("nunique").to_numpy()
+    median = pd.Series(train, index=frame.index).groupby(keys).transform("median").to_numpy()
+    with np.errstate(invalid="ignore"):
+        return (counts >= OUTLIER_SEEDS) & (train > OUTLIER_FACTOR * median)
 
 
 def log_bins(n: np.ndarray, bins_per_decade: int = DEFAULT_BINS_PER_DECADE) -> np.ndarray:
@@ -1647,6 +1674,8 @@ __all__ = [
     "DESCENT_SHARE",
     "FLAGGED_COLUMNS",
     "GAP_LIMIT",
+    "OUTLIER_FACTOR",
+    "OUTLIER_SEEDS",
     "GRID_VARIABLE",
     "MIN_POINTS",
     "NOT_REACHED",

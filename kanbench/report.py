@@ -266,7 +266,10 @@ def _optimality_lines(analysis: an.Analysis, tables: dict) -> list[str]:
         f"gap > {an.GAP_LIMIT:g} and N ≤ n_train/2 (near interpolation the optimum goes to "
         "0 and the gap means nothing), and 'not falling' when it has no optimum, "
         f"N ≤ n_train/2, G grew and its train RMSE is ≥ {an.STALL_RATIO:g} × the previous "
-        "stage's. A series whose window holds flagged stages says so in its note.",
+        f"stage's, and 'far above the other seeds' when, with ≥ {an.OUTLIER_SEEDS} seeds "
+        f"at its size and N ≤ n_train/2, its train RMSE is > {an.OUTLIER_FACTOR:g} × their "
+        "median (a start stuck in a poor basin, whose last layer can still be at its own "
+        "optimum). A series whose window holds flagged stages says so in its note.",
         "",
     ]
     if analysis.optimality.empty:

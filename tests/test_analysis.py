@@ -611,3 +611,19 @@ def test_markdown_table_escapes_pipes_and_keeps_one_row_per_line():
     text = an.markdown_table(pd.DataFrame({"a": ["x|y", "z"], "b": [1.5, float("nan")]}))
     lines = text.strip().split("\n")
     assert len(lines) == 4 and lines[2] == "| x\\|y | 1.5 |" and lines[3] == "| z |  |"
+
+
+def test_a_seed_stuck_far_above_the_others_is_flagged(tmp_path):
+    test = _grid_law(SMALL, 4.0, shape=(2, 1))
+    train = [0.8 * t for t in test]
+    for seed in (0, 1, 2):
+        stuck = [t * (30 if seed == 1 else 1) for t in train]
+        lsq = [t / 1.2 for t in stuck]  # every stage at its own optimum
+        write_run(tmp_path, "kan", test, grids=SMALL, shape=(2, 1), train=stuck, lsq=lsq, seed=seed)
+    stages = an.load_records(tmp_path)
+    flagged = stages[stages["stall"] != ""]
+    assert set(flagged["seed"]) == {1} and len(flagged) == len(SMALL)
+    assert set(flagged["stall"]) == {"far above the other seeds"}
+    # with two seeds nothing is judged
+    two = stages[stages["seed"] != 2].drop(columns=["stall"])
+    assert set(an.optimality_columns(two)["stall"]) == {""}
