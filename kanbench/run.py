@@ -97,10 +97,11 @@ def _train_and_store(config: RunConfig, path: Path) -> RunResult:
 
 
 def summary_table(records: list[dict]) -> str:
-    """One line per stage: size, N, train / test RMSE, time, status."""
+    """One line per stage: size, N, train RMSE and the least-squares optimum of its last
+    layer (kanbench.optimum), test RMSE and its median, time, status."""
     lines = [
-        f"{'stage':>5} {'size':>10} {'N':>9} {'train RMSE':>11} {'test RMSE':>11} "
-        f"{'median':>11} {'wall s':>8}  status"
+        f"{'stage':>5} {'size':>10} {'N':>9} {'train RMSE':>11} {'optimum':>11} "
+        f"{'test RMSE':>11} {'median':>11} {'wall s':>8}  status"
     ]
     for r in records:
         size = (
@@ -108,9 +109,11 @@ def summary_table(records: list[dict]) -> str:
             if r["family"] == "mlp"
             else f"{'D' if r['family'] == 'chebykan' else 'G'}={r['grid_size']}"
         )
+        optimum = r.get("lsq_train_rmse")
+        optimum = f"{optimum:>11.3e}" if optimum is not None else f"{'-':>11}"
         lines.append(
             f"{r['stage']:>5} {size:>10} {r['n_params']:>9} {r['train_rmse']:>11.3e} "
-            f"{r['test_rmse']:>11.3e} {r['test_median_rmse']:>11.3e} "
+            f"{optimum} {r['test_rmse']:>11.3e} {r['test_median_rmse']:>11.3e} "
             f"{r['wall_s']:>8.2f}  {r['status']}"
         )
     return "\n".join(lines)
