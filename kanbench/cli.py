@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from kanbench.config import register_library_tasks
 from kanbench.run import run
+from kanbench.store import RunLocked
 from kanbench.sweep import CONFIG_GROUPS, check_sweep
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,12 @@ def _train(cfg: DictConfig) -> str:
             print(f"kanbench-train: error: {error}", file=sys.stderr)
             sys.exit(2)
         log.error("job failed: %s", error)
+    except RunLocked as error:  # another process trains this run: leave it to that one
+        if not in_sweep:
+            print(f"kanbench-train: {error}", file=sys.stderr)
+            sys.exit(3)
+        log.warning("%s", error)
+        return "locked"
     except Exception as error:
         if not in_sweep:
             raise

@@ -1,7 +1,8 @@
 """One run, from a composed config to stored records (the work behind kanbench-train).
 
-run() checks the whole config before anything is written, skips a run whose records are
-already final (resume), trains the model family stage by stage, and rewrites the run's
+run() checks the whole config before anything is written, takes the run's lock (a second
+process for the same run raises store.RunLocked, naming the holder), skips a run whose
+records are already final (resume), trains the model family stage by stage, and rewrites the run's
 file after every stage, so an interrupted run leaves a readable file marked "running"
 that the next identical call redoes from the start.
 """
@@ -40,13 +41,14 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
     """Train and record the run that cfg (a resolved config mapping) describes."""
     config = run_config(cfg)
     path = store.record_path(config.out_dir, config.run_id)
-    existing = store.read_run(path)
-    if store.is_finished(existing):
-        log.info("run %s is already %s (%s): skipped", config.run_id, existing["status"], path)
-        return RunResult(path, existing["status"], existing["stages"], skipped=True)
-    if existing is not None:
-        log.info("run %s was interrupted: redoing it from the start", config.run_id)
-    return _train_and_store(config, path)
+    with store.run_lock(path):
+        existing = store.read_run(path)
+        if store.is_finished(existing):
+            log.info("run %s is already %s (%s): skipped", config.run_id, existing["status"], path)
+            return RunResult(path, existing["status"], existing["stages"], skipped=True)
+        if existing is not None:
+            log.info("run %s was interrupted: redoing it from the start", config.run_id)
+        return _train_and_store(config, path)
 
 
 def _train_and_store(config: RunConfig, path: Path) -> RunResult:

@@ -6,17 +6,26 @@ through a temporary file in the same folder and os.replace, so a reader (or a re
 either the previous complete state or the new one, never half a file. Status "running"
 marks a run that has not finished (it was killed, or is still going): a rerun redoes it
 from the start. Statuses "complete", "diverged" and "failed" are final: a rerun skips it.
+A process trains a run only while it holds the run's lock, <run_id>.lock beside its file
+(run_lock): a second process for the same run (a duplicate command, an overlapping sweep)
+stops at once with one line naming the holder, so a finished file is never rewritten by
+a second training of it. Files are written readable by all (mode 0644), for shared
+cluster storage, and the folder is synced after each rename.
 kanbench-bench stores each benchmark case the same way, as <out_dir>/bench/<bench_id>.json.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import functools
 import json
 import os
 import platform
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +35,11 @@ import kanbench
 
 SCHEMA_VERSION = 1
 FINAL_STATUSES = ("complete", "diverged", "failed")
+FILE_MODE = 0o644
+
+
+class RunLocked(Exception):
+    """Another process holds the lock of a run (its message names the holder)."""
 
 
 def record_path(out_dir: str | os.PathLike, run_id: str) -> Path:
@@ -59,6 +73,7 @@ def write_run(path: Path, run: dict[str, Any]) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w") as stream:
+            os.fchmod(stream.fileno(), FILE_MODE)  # mkstemp makes it 0600
             json.dump(run, stream, indent=1, default=_plain)
             stream.flush()
             os.fsync(stream.fileno())
@@ -66,6 +81,45 @@ def write_run(path: Path, run: dict[str, Any]) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, so that a rename in it survives a crash of the machine."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """Hold the lock of the run stored at path for the block, or raise RunLocked at once.
+
+    The lock is a POSIX record lock (fcntl.lockf, which NFS and Lustre mounts honour) on
+    <run_id>.lock beside the run's file; the file names its holder (pid, host, start). The
+    operating system drops the lock when the holder's process ends, however it ends, so a
+    killed run never leaves a stale lock; the file itself stays.
+    """
+    lock = path.with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        try:
+            fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(descriptor, 200, 0).decode(errors="replace").strip()
+            raise RunLocked(
+                f"run {path.stem} is held by {holder or 'another process'} "
+                f"(lock {lock}): not started"
+            ) from None
+        since = datetime.datetime.now().isoformat(timespec="seconds")
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"pid {os.getpid()} on {platform.node()} since {since}".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def _plain(value: Any) -> Any:

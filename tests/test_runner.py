@@ -13,6 +13,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from kanbench import store
 from kanbench.config import register_library_tasks, run_config
 from kanbench.run import run
 from kanbench.tasks import list_tasks
@@ -286,3 +287,58 @@ def test_mlp_targets_that_round_to_one_width_train_it_once(tmp_path):
     widths = [r["width"] for r in result.records]
     assert widths == sorted(set(widths)) and len(widths) == 2
     assert [r["target_params"] for r in result.records] == [8, 10]
+
+
+def test_a_second_process_for_a_held_run_stops_with_one_line(tmp_path):
+    first = _run_tiny(tmp_path)
+    finished = first.path.read_bytes()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from kanbench import store\n"
+            "with store.run_lock(Path(sys.argv[1])):\n"
+            "    print('held', flush=True); time.sleep(60)",
+            str(first.path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        done = _cli(*TINY, tmp_path=tmp_path)
+        with pytest.raises(store.RunLocked, match=f"pid {holder.pid} "):
+            run(_compose([*TINY, f"out_dir={tmp_path}"]))
+    finally:
+        holder.kill()
+        holder.wait()
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 3 and len(errors) == 1
+    assert f"pid {holder.pid} " in errors[0] and "not started" in errors[0]
+    assert first.path.read_bytes() == finished
+    assert _run_tiny(tmp_path).skipped  # the holder's death released the lock
+
+
+def test_two_identical_commands_at_once_train_once(tmp_path):
+    args = ["model.grid_schedule=[3,5,10,20,50]", "model.steps_per_grid=40", "data.n_train=200"]
+    command = [sys.executable, "-c", "from kanbench.cli import train; train()", *args]
+    command += [f"out_dir={tmp_path}", "progress=false"]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outcomes = [(p.wait(timeout=120), p.stdout.read() + p.stderr.read()) for p in processes]
+    trained = [out for code, out in outcomes if code == 0 and " complete: " in out]
+    # the other found the lock held (exit 3) or, if it came after the first had finished,
+    # skipped the complete run
+    others = [out for code, out in outcomes if code == 3 or "skipped" in out]
+    assert len(trained) == 1 and len(others) == 1, outcomes
+    records = list((tmp_path / "records").glob("*.json"))
+    assert len(records) == 1
+    stored = json.loads(records[0].read_text())
+    assert stored["status"] == "complete" and len(stored["stages"]) == 5
+
+
+def test_records_are_readable_by_all(tmp_path):
+    result = _run_tiny(tmp_path)
+    assert result.path.stat().st_mode & 0o777 == store.FILE_MODE
