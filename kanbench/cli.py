@@ -64,18 +64,22 @@ def _train(cfg: DictConfig) -> str:
     return "failed"
 
 
-def _is_multirun(argv: list[str]) -> bool:
-    return any(a in ("-m", "--multirun") for a in argv) and not any(
+def _trains(argv: list[str]) -> bool:
+    """Whether the command trains (not --cfg, --info or --help, which only print)."""
+    return not any(
         a.startswith(("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help")) for a in argv
     )
 
 
 def train() -> None:
-    """kanbench-train: train one model family on one task over its ladder of sizes."""
+    """kanbench-train: train one model family on one task over its ladder of sizes.
+
+    Every job's config, a single run's too, is checked before Hydra starts, so a rejected
+    command writes nothing (not even Hydra's output folder)."""
     register_library_tasks()
     argv = sys.argv[1:]
     problem = check_group_choices(argv)
-    if problem is None and _is_multirun(argv):
+    if problem is None and _trains(argv):
         try:
             check_sweep(argv)
         except ValueError as error:

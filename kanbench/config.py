@@ -9,6 +9,7 @@ of them without a file; a file conf/task/<name>.yaml defines a task of the user'
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -226,6 +227,16 @@ def run_config(cfg: Mapping[str, Any]) -> RunConfig:
     _fraction("optim.relative_tolerance", optim.relative_tolerance)
     _fraction("optim.stop_rtol", optim.stop_rtol)
     _integer("optim.stop_patience", optim.stop_patience, minimum=1)
+    _integer("optim.history_size", optim.history_size, minimum=1)
+    _integer("optim.max_iter", optim.max_iter, minimum=1)
+    _choice("optim.line_search", optim.line_search, (None, "strong_wolfe"))
+    _nonnegative("optim.tolerance_grad", optim.tolerance_grad)
+    _nonnegative("optim.tolerance_change", optim.tolerance_change)
+    _nonnegative("optim.weight_decay", optim.weight_decay)
+    if len(optim.betas) != 2:
+        raise ValueError(f"optim.betas must be a pair [b1, b2], got {list(optim.betas)}")
+    for beta in optim.betas:
+        _fraction("optim.betas", beta)
     logger = dict(cfg["logger"] or {"name": "none"})
     _choice("logger.name", logger.get("name"), LOGGERS)
     _choice("dtype", cfg["dtype"], tuple(DTYPES))
@@ -238,8 +249,7 @@ def run_config(cfg: Mapping[str, Any]) -> RunConfig:
     data = _section("data", cfg["data"], DataConfig)
     _integer("data.n_train", data.n_train, minimum=1)
     _integer("data.n_test", data.n_test, minimum=1)
-    if not data.noise >= 0:
-        raise ValueError(f"data.noise must be >= 0, got {data.noise!r}")
+    _nonnegative("data.noise", data.noise)
     return RunConfig(
         task=task,
         model=model,
@@ -317,6 +327,8 @@ def _staged(model: StagedConfig, shape: Sequence[int]) -> None:
         raise ValueError(
             f"model.grid_range must be increasing [lo, hi], got {list(model.grid_range)}"
         )
+    if hasattr(model, "noise_scale"):
+        _nonnegative("model.noise_scale", model.noise_scale)
     if isinstance(model, (KanConfig, GroupedKanConfig)):
         _integer("model.spline_order", model.spline_order, minimum=1)
         if not 0 <= model.grid_eps <= 1:
@@ -403,7 +415,9 @@ def _as_dict(instance: Any) -> dict:
 def _no_unknown_keys(name: str, section: Mapping, allowed: set[str]) -> None:
     unknown = sorted(set(section) - allowed)
     if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in {name}; allowed: {sorted(allowed)}")
+        close = difflib.get_close_matches(unknown[0], allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown key(s) {unknown} in {name}{hint}; allowed: {sorted(allowed)}")
 
 
 def _choice(key: str, value: Any, allowed: Sequence[str]) -> None:
@@ -419,6 +433,11 @@ def _integer(key: str, value: Any, minimum: int) -> None:
 def _positive(key: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"{key} must be a positive number, got {value!r}")
+
+
+def _nonnegative(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{key} must be a number >= 0, got {value!r}")
 
 
 def _fraction(key: str, value: Any) -> None:

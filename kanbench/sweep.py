@@ -16,10 +16,12 @@ file lock, and logs the same line.
 from __future__ import annotations
 
 import copy
+import difflib
 import fcntl
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Sequence
 from importlib import resources
@@ -106,9 +108,32 @@ def expand_sweep(arguments: Sequence[str]) -> list[tuple[list[str], dict]]:
                 seen[config.run_id] = job
                 expanded.append((job, cfg))
         except HydraException as error:
-            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-            raise ValueError(" ".join(dict.fromkeys([lines[0], lines[-1]]))) from None
+            raise ValueError(_one_line(error, job_args, compose)) from None
     return expanded
+
+
+def _one_line(error: Exception, job_args: Sequence[str], compose) -> str:
+    """Hydra's several-line message in one line; for a key that does not exist, with the
+    nearest existing key of its section."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    message = " ".join(dict.fromkeys([lines[0], lines[-1]]))
+    missing = re.match(r"Could not override '([^']+)'", lines[0])
+    if missing is None:
+        return message
+    section, _, leaf = missing.group(1).rpartition(".")
+    groups = [a for a in job_args if a.partition("=")[0] in CONFIG_GROUPS and not _is_sweep(a)]
+    try:
+        node = compose("train", overrides=groups)
+        node = OmegaConf.select(node, section) if section else node
+    except Exception:  # the hint is a courtesy: never let it hide the error
+        return message
+    if not isinstance(node, DictConfig):
+        return message
+    close = difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=1)
+    if not close:
+        return f"key {missing.group(1)!r} does not exist"
+    nearest = f"{section}.{close[0]}" if section else close[0]
+    return f"key {missing.group(1)!r} does not exist; did you mean {nearest}?"
 
 
 def _job_config(job: list[str], composed: dict, compose) -> DictConfig:

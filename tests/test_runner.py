@@ -204,14 +204,23 @@ def test_cuda_without_a_gpu_is_refused(tmp_path):
         (["task=no_such_task"], "unknown task 'no_such_task'; valid: "),
         (["model=transformer"], "unknown model 'transformer'; valid: "),
         (["model.grid_schedule=[5,3]"], "strictly increasing"),
+        (["model.stps_per_grid=3"], "did you mean model.steps_per_grid?"),
+        (["seeed=3"], "did you mean seed?"),
+        (["optim.history_size=0"], "optim.history_size must be an integer >= 1"),
+        (["optim.max_iter=0"], "optim.max_iter must be an integer >= 1"),
+        (["optim.tolerance_change=-1"], "optim.tolerance_change must be a number >= 0"),
+        (["optim=adam", "optim.betas=[0.9,1.5]"], "optim.betas must be a number in [0, 1)"),
+        (["optim=adam", "optim.weight_decay=-1"], "optim.weight_decay must be a number >= 0"),
+        (["data.noise=abc"], "data.noise must be a number >= 0, got 'abc'"),
+        (["model.noise_scale=-1"], "model.noise_scale must be a number >= 0"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_a_nonzero_exit(args, message, tmp_path):
     done = _cli(*args, tmp_path=tmp_path)
-    assert done.returncode != 0
+    assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and message in errors[0]
-    assert not (tmp_path / "records").exists()
+    assert not any(tmp_path.iterdir())  # not even Hydra's output folder
 
 
 def test_restarts_keep_the_start_with_the_lowest_training_rmse(tmp_path):
