@@ -524,9 +524,21 @@ def read_baseline(folder: str | os.PathLike) -> list[Metric]:
         content = json.loads(path.read_text())
         if content.get("kind") != BASELINE_KIND or content.get("schema") != store.SCHEMA_VERSION:
             raise ValueError("not a kanbench-regress baseline of schema 1")
-        return [Metric(**m) for m in content["metrics"]]
+        metrics = [Metric(**m) for m in content["metrics"]]
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"baseline {str(path)!r} cannot be read: {error}") from None
+    for metric in metrics:
+        value = metric.value
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise ValueError(
+                f"baseline {str(path)!r} cannot be read: metric {' '.join(map(str, metric.key))} "
+                f"has value {value!r}, not a finite number"
+            )
+    return metrics
 
 
 # --------------------------------------------------------------------------- command

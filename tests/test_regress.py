@@ -341,3 +341,20 @@ def test_a_baseline_with_a_value_that_is_not_finite_is_not_written(tmp_path, cap
     )
     assert "baseline not written: 1 value(s) not finite" in error_line(capsys)
     assert not baseline.exists()
+
+
+@pytest.mark.parametrize("value", ['"fast"', "null", "true", "NaN"])
+def test_a_baseline_value_that_is_not_a_number_is_bad_input_not_a_regression(
+    tmp_path, capsys, value
+):
+    write_run(tmp_path / "run", "kan", [1e-2, 1e-3, 1e-4], grids=(3, 5, 10))
+    baseline = tmp_path / "baseline"
+    regress.main(["--update", "--from", str(tmp_path / "run"), "--baseline", str(baseline)])
+    capsys.readouterr()
+    path = baseline / regress.BASELINE_FILE
+    content = json.loads(path.read_text())
+    content["metrics"][0]["value"] = "@"
+    path.write_text(json.dumps(content).replace('"@"', value))
+    status = regress.main(["--from", str(tmp_path / "run"), "--baseline", str(baseline)])
+    assert status == 2
+    assert "not a finite number" in error_line(capsys)
