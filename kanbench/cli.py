@@ -51,6 +51,13 @@ def _train(cfg: DictConfig) -> str:
             print(f"kanbench-train: error: {error}", file=sys.stderr)
             sys.exit(2)
         log.error("job failed: %s", error)
+    except OSError as error:  # a write that failed: full disk, lost mount, permissions
+        where = f" {error.filename}" if error.filename else ""
+        message = f"cannot write{where}: {error.strerror or error}"
+        if not in_sweep:
+            print(f"kanbench-train: error: {message}", file=sys.stderr)
+            sys.exit(1)
+        log.error("job failed: %s", message)
     except RunLocked as error:  # another process trains this run: leave it to that one
         if not in_sweep:
             print(f"kanbench-train: {error}", file=sys.stderr)

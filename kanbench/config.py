@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from kanbench import store
 from kanbench.tasks import Task, list_tasks, task_from_config
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -250,6 +251,7 @@ def run_config(cfg: Mapping[str, Any]) -> RunConfig:
     _integer("data.n_train", data.n_train, minimum=1)
     _integer("data.n_test", data.n_test, minimum=1)
     _nonnegative("data.noise", data.noise)
+    store.check_output_folders("out_dir", str(cfg["out_dir"]), ("records", "logs"))
     return RunConfig(
         task=task,
         model=model,

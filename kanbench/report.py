@@ -30,6 +30,7 @@ from pathlib import Path
 
 import kanbench
 from kanbench import analysis as an
+from kanbench import store
 from kanbench.plots import write_bench_plots, write_plots
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="kanbench-report: %(message)s")
     try:
+        store.check_output_folders("--out", args.out, ("bench",))
         settings = settings_from_args(args)
         notes = _read_notes(args.notes)
         bench = an.load_bench(args.folders) if an.find_bench_files(args.folders) else None
@@ -116,11 +118,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     command = "kanbench-report " + shlex.join(argv)
     out = Path(args.out)
-    if study is not None:
-        print(f"kanbench-report: wrote {write_report(study, analysis, out, command, notes)}")
-    if bench is not None:
-        where = out if study is None else out / "bench"
-        print(f"kanbench-report: wrote {write_bench_report(bench, where, command, notes)}")
+    try:
+        if study is not None:
+            print(f"kanbench-report: wrote {write_report(study, analysis, out, command, notes)}")
+        if bench is not None:
+            where = out if study is None else out / "bench"
+            print(f"kanbench-report: wrote {write_bench_report(bench, where, command, notes)}")
+    except OSError as error:  # a write that failed: full disk, lost mount, permissions
+        where = f" {error.filename}" if error.filename else ""
+        print(f"kanbench-report: error: cannot write{where}: {error.strerror}", file=sys.stderr)
+        return 1
     return 0
 
 

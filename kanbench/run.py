@@ -81,7 +81,10 @@ def _train_and_store(config: RunConfig, path: Path) -> RunResult:
             store.write_run(path, run_file)
     except Exception as error:  # a crash is recorded, then reported to the caller
         run_file.update(status="failed", message=f"{type(error).__name__}: {error}")
-        store.write_run(path, run_file)
+        try:
+            store.write_run(path, run_file)
+        except OSError:  # the store itself fails (a full disk): its last file stays whole
+            pass
         raise
     finally:
         logger.finish()

@@ -25,7 +25,7 @@ import os
 import platform
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,19 @@ def record_path(out_dir: str | os.PathLike, run_id: str) -> Path:
 def bench_path(out_dir: str | os.PathLike, bench_id: str) -> Path:
     """Where kanbench-bench keeps the record of one benchmark case."""
     return Path(out_dir) / "bench" / f"{bench_id}.json"
+
+
+def check_output_folders(key: str, folder: str, subfolders: Sequence[str] = ()) -> None:
+    """ValueError (one line) unless folder and its subfolders are writable folders, or can
+    be made: none of them or their parents is a file, and the nearest existing one is
+    writable. Checked before anything is written, so a run never stops half-way on them."""
+    root = Path(folder)
+    for path in (root, *(root / name for name in subfolders)):
+        existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor))
+        if not existing.is_dir():
+            raise ValueError(f"{key} {folder!r}: {str(existing)!r} is a file, not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ValueError(f"{key} {folder!r}: {str(existing)!r} is not writable")
 
 
 def read_run(path: Path) -> dict | None:

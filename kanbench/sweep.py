@@ -98,8 +98,9 @@ def expand_sweep(arguments: Sequence[str]) -> list[tuple[list[str], dict]]:
                 cfg = OmegaConf.to_container(_job_config(job, composed, compose), resolve=True)
                 try:
                     config = run_config(cfg)
-                except ValueError as error:
-                    raise ValueError(f"job [{' '.join(job)}]: {error}") from None
+                except ValueError as error:  # which job, where there are several
+                    where = f"job [{' '.join(job)}]: " if len(jobs) > 1 else ""
+                    raise ValueError(f"{where}{error}") from None
                 if config.run_id in seen:
                     raise ValueError(
                         f"jobs [{' '.join(seen[config.run_id])}] and [{' '.join(job)}] are "

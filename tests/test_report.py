@@ -232,3 +232,30 @@ def test_an_unknown_option_value_is_an_argparse_error_with_exit_2(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main([str(tmp_path), "--convention", "edges"])
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("out", ["afile", "afile/report"])
+def test_an_out_under_a_file_is_one_line_exit_2_and_the_file_kept(tmp_path, capsys, out):
+    folder = tmp_path / "runs"
+    write_run(folder, "kan", lambda n: law(n, 2.0))
+    (tmp_path / "afile").write_text("keep me")
+    assert main([str(folder), "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "is a file, not a folder" in err
+    assert (tmp_path / "afile").read_text() == "keep me"
+
+
+def test_a_failing_write_is_one_line_exit_1(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import kanbench.report as report
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "fits.csv"))
+
+    folder = tmp_path / "runs"
+    write_run(folder, "kan", lambda n: law(n, 2.0))
+    monkeypatch.setattr(report, "write_report", full)
+    assert main([str(folder), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "cannot write" in err and "No space left on device" in err

@@ -351,3 +351,57 @@ def test_two_identical_commands_at_once_train_once(tmp_path):
 def test_records_are_readable_by_all(tmp_path):
     result = _run_tiny(tmp_path)
     assert result.path.stat().st_mode & 0o777 == store.FILE_MODE
+
+
+@pytest.mark.parametrize(
+    ("layout", "out", "message"),
+    [
+        ({"afile": "file"}, "afile", "'{d}/afile' is a file, not a folder"),
+        ({"afile": "file"}, "afile/sub", "'{d}/afile' is a file, not a folder"),
+        ({"run": "dir", "run/records": "file"}, "run", "'{d}/run/records' is a file"),
+        ({"run": "dir", "run/logs": "file"}, "run", "'{d}/run/logs' is a file"),
+    ],
+)
+def test_an_unusable_output_folder_is_one_line_before_anything_is_written(
+    layout, out, message, tmp_path
+):
+    for name, kind in layout.items():
+        (tmp_path / name).mkdir() if kind == "dir" else (tmp_path / name).write_text("x")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    done = _cli(*TINY, tmp_path=tmp_path / out)
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(errors) == 1, done.stderr
+    assert message.format(d=tmp_path) in errors[0]
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_a_read_only_output_folder_is_one_line(tmp_path):
+    (tmp_path / "locked").mkdir(mode=0o555)
+    done = _cli(*TINY, tmp_path=tmp_path / "locked" / "runs")
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(errors) == 1
+    assert "is not writable" in errors[0]
+
+
+def test_a_failing_write_is_one_line_and_the_last_record_stays_whole(tmp_path):
+    first = _run_tiny(tmp_path)
+    finished = first.path.read_bytes()
+    script = (
+        "import errno, os, sys\n"
+        "from kanbench import store\n"
+        "def full(*args, **kwargs):\n"
+        "    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), args[0].name)\n"
+        "store.write_run = full\n"
+        "from kanbench.cli import train; train()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *TINY, "seed=1", f"out_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 1 and len(errors) == 1, done.stderr
+    assert "cannot write" in errors[0] and "No space left on device" in errors[0]
+    assert first.path.read_bytes() == finished
