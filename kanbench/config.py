@@ -29,7 +29,8 @@ MATCHABLE_FAMILIES = ("kan", "rbfkan", "chebykan", "grouped")
 OPTIMIZERS = ("lbfgs", "adam")
 LOGGERS = ("none", "wandb")
 # keys that change where or how a run reports, not what it computes: left out of its id
-_NOT_IDENTITY = ("out_dir", "progress", "logger", "log_every")
+_NOT_IDENTITY = ("out_dir", "progress", "logger", "log_every", "other_code")
+OTHER_CODE = ("keep", "redo")
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class RunConfig:
     log_every: int
     progress: bool
     resolved: dict
+    other_code: str = "keep"
 
     @property
     def run_id(self) -> str:
@@ -217,7 +219,9 @@ def run_config(cfg: Mapping[str, Any]) -> RunConfig:
     top = {f.name for f in fields(RunConfig)} - {"resolved"}
     _no_unknown_keys("config", cfg, top | {"hydra"})
     cfg.pop("hydra", None)
-    for key in top:
+    other_code = cfg.get("other_code", "keep")
+    _choice("other_code", other_code, OTHER_CODE)
+    for key in top - {"other_code"}:
         if key not in cfg:
             raise ValueError(f"config key {key!r} is missing")
     task = _task(cfg["task"])
@@ -265,6 +269,7 @@ def run_config(cfg: Mapping[str, Any]) -> RunConfig:
         out_dir=str(cfg["out_dir"]),
         log_every=cfg["log_every"],
         progress=bool(cfg["progress"]),
+        other_code=other_code,
         resolved=json.loads(json.dumps(cfg, default=str)),
     )
 

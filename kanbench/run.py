@@ -43,12 +43,30 @@ def run(cfg: Mapping[str, Any]) -> RunResult:
     path = store.record_path(config.out_dir, config.run_id)
     with store.run_lock(path):
         existing = store.read_run(path)
-        if store.is_finished(existing):
+        if store.is_finished(existing) and not _redo_other_code(config, existing):
             log.info("run %s is already %s (%s): skipped", config.run_id, existing["status"], path)
             return RunResult(path, existing["status"], existing["stages"], skipped=True)
         if existing is not None:
             log.info("run %s was interrupted: redoing it from the start", config.run_id)
         return _train_and_store(config, path)
+
+
+def _redo_other_code(config: RunConfig, existing: dict) -> bool:
+    """Whether a finished run made by another commit of kanbench is to be trained again
+    (config other_code: "redo"); either way a line says which commit made it."""
+    made_by = (existing.get("provenance") or {}).get("git_commit")
+    current = store.git_commit()
+    if not made_by or not current or made_by == current:
+        return False
+    redo = config.other_code == "redo"
+    log.warning(
+        "run %s was made by commit %s, this is %s: %s",
+        config.run_id,
+        made_by,
+        current,
+        "training it again (other_code=redo)" if redo else "kept (other_code=redo retrains it)",
+    )
+    return redo
 
 
 def _train_and_store(config: RunConfig, path: Path) -> RunResult:

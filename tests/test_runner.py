@@ -405,3 +405,20 @@ def test_a_failing_write_is_one_line_and_the_last_record_stays_whole(tmp_path):
     assert done.returncode == 1 and len(errors) == 1, done.stderr
     assert "cannot write" in errors[0] and "No space left on device" in errors[0]
     assert first.path.read_bytes() == finished
+
+
+def test_a_finished_run_of_other_code_is_reported_and_kept_or_redone(tmp_path, caplog):
+    first = _run_tiny(tmp_path)
+    stored = json.loads(first.path.read_text())
+    stored["provenance"]["git_commit"] = "0" * 40
+    first.path.write_text(json.dumps(stored))
+    if store.git_commit() is None:
+        pytest.skip("not in a git checkout: no commit to compare with")
+    with caplog.at_level("WARNING", logger="kanbench.run"):
+        kept = _run_tiny(tmp_path)
+    assert kept.skipped and f"made by commit {'0' * 40}" in caplog.text and "kept" in caplog.text
+    redone = _run_tiny(tmp_path, "other_code=redo")
+    assert not redone.skipped and redone.path == first.path  # same run id
+    assert json.loads(first.path.read_text())["provenance"]["git_commit"] == store.git_commit()
+    with pytest.raises(ValueError, match="other_code must be one of"):
+        _run_tiny(tmp_path, "other_code=maybe")
