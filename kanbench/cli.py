@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +21,8 @@ from kanbench.store import RunLocked
 from kanbench.sweep import CONFIG_GROUPS, check_sweep
 
 log = logging.getLogger(__name__)
+PARENT_POLL_S = 1.0  # how often a joblib worker checks that its sweep is still there
+_watching_parent = False
 
 
 def _group_options(group: str) -> list[str]:
@@ -44,6 +49,8 @@ def check_group_choices(argv: list[str]) -> str | None:
 def _train(cfg: DictConfig) -> str:
     """One job; in a sweep it never raises, so that the other jobs go on (run() records it)."""
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    if in_sweep and "joblib" in str(HydraConfig.get().launcher.get("_target_", "")):
+        _end_with_parent()
     try:
         return run(OmegaConf.to_container(cfg, resolve=True)).status
     except ValueError as error:
@@ -69,6 +76,24 @@ def _train(cfg: DictConfig) -> str:
             raise
         log.exception("job failed: %s: %s", type(error).__name__, error)
     return "failed"
+
+
+def _end_with_parent() -> None:
+    """In a joblib worker: end this process once the sweep's process, its parent, has died
+    (killed alone, it would leave its workers training and then idling). Its unfinished
+    record stays `running`, which the same command redoes."""
+    global _watching_parent
+    if _watching_parent:
+        return
+    _watching_parent = True
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="kanbench-parent-watch", daemon=True).start()
 
 
 def _trains(argv: list[str]) -> bool:

@@ -1,6 +1,13 @@
 """Launcher presets (conf/hydra/launcher/): each composes, and local sweeps store every job."""
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from importlib import resources
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
@@ -90,3 +97,51 @@ def test_a_submitit_local_sweep_stores_every_job(tmp_path):
     assert_complete(result, [0, 1])
     results = list((result.sweep_dir / ".submitit").glob("*/*_result.pkl"))
     assert len(results) == 2  # each job went through submitit's pickled round trip
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_joblib_workers_end_when_the_sweep_process_is_killed(tmp_path):
+    command = [
+        sys.executable,
+        "-c",
+        "from kanbench.cli import train; train()",
+        "-m",
+        "hydra/launcher=local_parallel",
+        "hydra.launcher.n_jobs=2",
+        "seed=0,1",
+        "model.grid_schedule=[3,5,10,20,50,100,200]",
+        "progress=false",
+        "out_dir=runs",
+    ]
+    parent = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    locks = tmp_path / "runs" / "records"
+    deadline = time.monotonic() + 90
+    pids = set()
+    while time.monotonic() < deadline and len(pids) < 2:
+        for lock in locks.glob("*.lock"):
+            text = lock.read_text()
+            if text.startswith("pid "):
+                pids.add(int(text.split()[1]))
+        time.sleep(0.2)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    assert len(pids) == 2, "the two jobs did not start"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.2)
+    for pid in pids:  # clean up before asserting, so that a failure leaves no workers
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert not any(_alive(pid) for pid in pids)
+    runs = [json.loads(p.read_text()) for p in locks.glob("*.json")]
+    assert runs and all(run["status"] == "running" for run in runs)  # redone by a rerun
