@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from kanbench import store
+from kanbench.data import make_dataset
 from kanbench.tasks import Task, list_tasks, task_from_config
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -256,6 +257,9 @@ def run_config(cfg: Mapping[str, Any]) -> RunConfig:
     _integer("data.n_test", data.n_test, minimum=1)
     _nonnegative("data.noise", data.noise)
     store.check_output_folders("out_dir", str(cfg["out_dir"]), ("records", "logs"))
+    # the task's labels on the run's own samples (non-finite, a pole, a slow special
+    # function) are refused here, before anything is written
+    make_dataset(task, data.n_train, data.n_test, data.noise, cfg["seed"])
     return RunConfig(
         task=task,
         model=model,

@@ -47,13 +47,36 @@ Array = np.ndarray
 Evaluator = Callable[[Mapping[str, Array]], Array]
 
 
+# orders and degrees of the special functions whose cost grows with them (scipy's
+# Legendre and spherical-harmonic recurrences: lpmv of degree 1e7 takes minutes)
+MAX_ORDER = 1000
+# numeric literals of a formula: finite float64 values within +-MAX_LITERAL
+MAX_LITERAL = 1e12
+
+
+def _bounded_order(value, argument: str, function: str) -> Array:
+    """value as a float array, or ValueError if some |value| exceeds MAX_ORDER."""
+    value = np.asarray(value, dtype=np.float64)
+    if not np.all(np.abs(value) <= MAX_ORDER):
+        worst = value.flat[int(np.argmax(np.nan_to_num(np.abs(value), nan=np.inf)))]
+        raise ValueError(
+            f"{function}: argument {argument} must lie within +-{MAX_ORDER}, got {worst:g}"
+        )
+    return value
+
+
 def _as_int_order(value, argument: str, function: str) -> Array:
     """Integer-valued arrays for orders and degrees that scipy only accepts as ints."""
-    value = np.asarray(value, dtype=np.float64)
+    value = _bounded_order(value, argument, function)
     rounded = np.rint(value)
     if not np.array_equal(value, rounded):
         raise ValueError(f"{function}: argument {argument} must be integer-valued, got {value}")
     return rounded.astype(np.int64)
+
+
+def lpmv(m, v, x):
+    """Associated Legendre function P_v^m(x) (scipy.special.lpmv), |m|, |v| <= MAX_ORDER."""
+    return special.lpmv(_bounded_order(m, "m", "lpmv"), _bounded_order(v, "v", "lpmv"), x)
 
 
 def ellipj_sn(u, m):
@@ -120,7 +143,7 @@ SPECIAL_FUNCTIONS: dict[str, tuple[Callable, int]] = {
     "ellipj_sn": (ellipj_sn, 2),
     "ellipj_cn": (ellipj_cn, 2),
     "ellipj_dn": (ellipj_dn, 2),
-    "lpmv": (special.lpmv, 3),  # lpmv(m, v, x): associated Legendre P_v^m(x)
+    "lpmv": (lpmv, 3),  # lpmv(m, v, x): associated Legendre P_v^m(x)
     "sph_harm_y_re": (sph_harm_y_re, 4),  # (n, m, theta, phi)
     "sph_harm_y_im": (sph_harm_y_im, 4),
 }
@@ -263,7 +286,13 @@ def _compile(node: ast.AST, variables: frozenset[str], used: set[str]) -> Evalua
         value = node.value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _Error(f"constant {value!r} is not a real number")
-        constant = np.float64(value)
+        try:
+            constant = np.float64(value)
+        except OverflowError:
+            constant = np.float64(np.inf)
+        if not abs(constant) <= MAX_LITERAL:
+            shown = f"{value:.4g}" if isinstance(value, float) else f"{str(value)[:12]}..."
+            raise _Error(f"constant {shown} is outside +-{MAX_LITERAL:g}")
         return lambda columns: constant
 
     if isinstance(node, ast.Name):

@@ -135,3 +135,33 @@ def test_to_torch_rejects_non_float_dtypes(dtype):
     data = make_dataset(get_task("product_xy"), n_train=2, n_test=2)
     with pytest.raises(ValueError, match="dtype must be"):
         to_torch(data, dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    ("formula", "message"),
+    [
+        ("1/x", "extreme magnitude, -6.65e\\+03 at \\(-0.0001505, "),
+        ("x/(y - 0.3)", "interquartile ranges from the median \\(a pole in the domain\\?\\)"),
+        ("lpmv(2, 1e7, x)", "task 't': lpmv: argument v must lie within \\+-1000, got 1e\\+07"),
+        ("sph_harm_y_re(5000, 1, x, y)", "argument n must lie within \\+-1000"),
+    ],
+)
+def test_labels_with_a_pole_or_an_unbounded_order_are_refused(formula, message):
+    task = task_from_config(
+        {"name": "t", "formula": formula, "variables": {"x": [-1, 1], "y": [-1, 1]}}
+    )
+    with pytest.raises(ValueError, match=message):
+        make_dataset(task, 1000, 1000, seed=0)
+
+
+@pytest.mark.parametrize("formula", ["exp(10*x)", "1/(x**2 + 0.01)", "log(abs(x))", "0*x + 2"])
+def test_steep_but_finite_functions_and_constants_pass_the_spread_check(formula):
+    task = task_from_config({"name": "t", "formula": formula, "variables": {"x": [-1, 1]}})
+    make_dataset(task, 1000, 1000, seed=0)
+
+
+def test_every_library_task_passes_the_label_checks():
+    from kanbench.tasks import list_tasks
+
+    for task in list_tasks():
+        make_dataset(task, 1000, 1000, seed=0)

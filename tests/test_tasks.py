@@ -268,6 +268,9 @@ def test_tasks_pickle_and_compare_by_value():
         ("1j * x", "not a real number"),
         ("sin + x", "without calling it"),
         ("x // y", "operator FloorDiv is not allowed"),
+        ("1e999 * x", "constant inf is outside \\+-1e\\+12"),
+        ("1" + "0" * 400 + " * x", "constant 100000000000\\.\\.\\. is outside"),
+        ("2e12 * x", "constant 2e\\+12 is outside"),
     ],
 )
 def test_parser_rejects_unsafe_or_invalid_formulas(formula, problem):
