@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import operator
+import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -150,6 +151,10 @@ def _uniform(rng: np.random.Generator, task: Task, n: int) -> np.ndarray:
 # library's tasks reach at most 25 (2000 samples); 1/x on [-1, 1] reaches 1.7e3, exp(10x)
 # 152
 EXTREME_SPREAD = 500
+# labels are first evaluated on LABEL_PROBE samples; a task whose labels would then take
+# longer than LABEL_TIME_LIMIT_S in all is refused before the rest is evaluated
+LABEL_PROBE = 256
+LABEL_TIME_LIMIT_S = 120.0
 
 
 def _labels(task: Task, x: np.ndarray) -> np.ndarray:
@@ -157,8 +162,17 @@ def _labels(task: Task, x: np.ndarray) -> np.ndarray:
     numpy's warnings for them are silenced)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         try:
-            y = task(x)
-        except ValueError as error:  # an argument out of a function's bounds
+            started = time.perf_counter()
+            head = task(x[:LABEL_PROBE])
+            expected = (time.perf_counter() - started) * len(x) / min(len(x), LABEL_PROBE)
+            if expected > LABEL_TIME_LIMIT_S:
+                raise ValueError(
+                    f"its labels would take about {expected:.0f} s for {len(x)} samples "
+                    f"(limit {LABEL_TIME_LIMIT_S:.0f} s); use fewer samples or cheaper "
+                    f"function arguments"
+                )
+            y = np.concatenate([head, task(x[LABEL_PROBE:])]) if len(x) > LABEL_PROBE else head
+        except ValueError as error:  # an argument out of a function's bounds, or too slow
             raise ValueError(f"task {task.name!r}: {error}") from None
     bad = ~np.isfinite(y)
     if bad.any():

@@ -165,3 +165,27 @@ def test_every_library_task_passes_the_label_checks():
 
     for task in list_tasks():
         make_dataset(task, 1000, 1000, seed=0)
+
+
+def test_labels_that_would_take_too_long_are_refused_after_a_probe(monkeypatch):
+    import time
+
+    import kanbench.data as data
+
+    task = task_from_config({"name": "slow", "formula": "sin(x)", "variables": {"x": [-1, 1]}})
+    calls = []
+    real = type(task).__call__
+
+    def slow(self, x):
+        calls.append(len(x))
+        time.sleep(0.05)
+        return real(self, x)
+
+    monkeypatch.setattr(type(task), "__call__", slow)
+    monkeypatch.setattr(data, "LABEL_TIME_LIMIT_S", 1.0)
+    with pytest.raises(ValueError, match=r"task 'slow': its labels would take about \d+ s"):
+        make_dataset(task, 100_000, 10)
+    assert calls == [data.LABEL_PROBE]  # refused after the probe, the rest never evaluated
+    monkeypatch.setattr(data, "LABEL_TIME_LIMIT_S", 120.0)
+    dataset = make_dataset(task, 1000, 10)
+    assert np.allclose(dataset.y_train[:, 0], np.sin(dataset.x_train[:, 0]))

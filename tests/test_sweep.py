@@ -1,7 +1,9 @@
 """Multirun sweeps: experiments compose, bad sweeps stop before work, failures and kills."""
 
+import errno
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -11,7 +13,9 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 import kanbench.run
 from kanbench import analysis, cli
@@ -141,3 +145,60 @@ def test_a_killed_sweep_rerun_completes_only_what_is_missing(tmp_path):
     frame = analysis.load_records([tmp_path])
     assert len(frame) == 3 * 4
     assert not frame.duplicated(["run_id", "stage"]).any()
+
+
+def test_a_sweep_killed_at_random_points_again_and_again_ends_whole(tmp_path):
+    """Fault injection: kill -9 at three random moments (start-up, training, writing),
+    then a rerun: one complete, readable record per job, no temporary file, no duplicate."""
+    command = [
+        sys.executable, "-c", "from kanbench.cli import train; train()", "-m", *TINY,
+        "model.grid_schedule=[3,5,10,20]", "model.steps_per_grid=20", "data.n_train=200",
+        "seed=0,1,2", f"out_dir={tmp_path}",
+    ]  # fmt: skip
+    delays = random.Random(17).sample([x / 10 for x in range(5, 60)], 3)
+    for delay in delays:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        for path in (tmp_path / "records").glob("*.json"):
+            json.loads(path.read_text())  # readable after every kill
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert rerun.returncode == 0, rerun.stderr
+    records = tmp_path / "records"
+    runs = [json.loads(p.read_text()) for p in records.glob("*.json")]
+    assert len(runs) == 3 and {r["status"] for r in runs} == {"complete"}
+    assert all([s["grid_size"] for s in r["stages"]] == [3, 5, 10, 20] for r in runs)
+    assert not list(records.glob(".*.tmp"))
+    frame = analysis.load_records([tmp_path])
+    assert len(frame) == 3 * 4 and not frame.duplicated(["run_id", "stage"]).any()
+
+
+def test_a_write_that_fails_half_way_leaves_the_last_record_whole(tmp_path, monkeypatch):
+    """Fault injection: the disk fills while a stage's record is being written."""
+    from kanbench import store
+
+    config = [*TINY, "model.grid_schedule=[3,5,10]", "seed=0", f"out_dir={tmp_path}"]
+    writes = []
+    real_dump = json.dump
+
+    def dump_then_fail(content, stream, **kwargs):
+        writes.append(len(content["stages"]))
+        if len(content["stages"]) == 2:  # the second stage's record: half of it, then ENOSPC
+            text = json.dumps(content, **kwargs)
+            stream.write(text[: len(text) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_dump(content, stream, **kwargs)
+
+    monkeypatch.setattr(store.json, "dump", dump_then_fail)
+    with initialize_config_module("kanbench.conf", version_base="1.3"):
+        cfg = OmegaConf.to_container(compose("train", overrides=config), resolve=True)
+    with pytest.raises(OSError, match="No space left"):
+        kanbench.run.run(cfg)
+    (path,) = (tmp_path / "records").glob("*.json")
+    kept = json.loads(path.read_text())  # whole: the state after the first stage
+    assert kept["status"] == "running" and len(kept["stages"]) == 1
+    assert not list((tmp_path / "records").glob(".*.tmp"))
+    monkeypatch.setattr(store.json, "dump", real_dump)
+    again = kanbench.run.run(cfg)  # the disk has room again: the same call redoes the run
+    assert again.status == "complete" and len(again.records) == 3
