@@ -733,11 +733,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="kanbench-bench: %(message)s")
     try:
+        store.check_output_folders("--out", args.out, ("bench",))
         cases = cases_from_args(args)
         records = run_study(cases, args.out, resume=not args.fresh)
     except ValueError as error:
         print(f"kanbench-bench: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a write that failed: full disk, lost mount, permissions
+        print(f"kanbench-bench: error: {store.write_failure(error)}", file=sys.stderr)
+        return 1
     if not records:
         return 0
     first = cases[0]

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from kanbench.config import register_library_tasks
 from kanbench.run import run
-from kanbench.store import RunLocked
+from kanbench.store import RunLocked, write_failure
 from kanbench.sweep import CONFIG_GROUPS, check_sweep
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,12 @@ _watching_parent = False
 def _group_options(group: str) -> list[str]:
     from hydra.core.config_store import ConfigStore
 
+    if group == "hydra/launcher":  # kanbench's presets and the installed plugins' own
+        from hydra import initialize_config_module
+        from hydra.core.global_hydra import GlobalHydra
+
+        with initialize_config_module("kanbench.conf", version_base="1.3"):
+            return GlobalHydra.instance().config_loader().get_group_options(group)
     folder = Path(str(resources.files("kanbench.conf").joinpath(group)))
     files = [str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.yaml")]
     stored = [name.removesuffix(".yaml") for name in ConfigStore.instance().repo.get(group, {})]
@@ -38,7 +44,8 @@ def check_group_choices(argv: list[str]) -> str | None:
     """A one-line error for `group=option` overrides naming an option that does not exist."""
     for arg in argv:
         key, sep, value = arg.partition("=")
-        if sep and key in CONFIG_GROUPS and "," not in value and "(" not in value:
+        groups = (*CONFIG_GROUPS, "hydra/launcher")
+        if sep and key in groups and "," not in value and "(" not in value:
             options = _group_options(key)
             if value not in options:
                 return f"unknown {key} {value!r}; valid: {', '.join(options)}"
@@ -59,8 +66,7 @@ def _train(cfg: DictConfig) -> str:
             sys.exit(2)
         log.error("job failed: %s", error)
     except OSError as error:  # a write that failed: full disk, lost mount, permissions
-        where = f" {error.filename}" if error.filename else ""
-        message = f"cannot write{where}: {error.strerror or error}"
+        message = write_failure(error)
         if not in_sweep:
             print(f"kanbench-train: error: {message}", file=sys.stderr)
             sys.exit(1)

@@ -588,6 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             folder = Path(args.source)
             current = collect_metrics(folder)
         else:
+            store.check_output_folders("--out", args.out)
             stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
             work = plan(suite, Path(args.out) / stamp, args.overrides)
             execute(work)
@@ -598,6 +599,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = write_baseline(baseline_dir, suite, current, command)
     except ValueError as error:
         print(f"kanbench-regress: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a write that failed: full disk, lost mount, permissions
+        print(f"kanbench-regress: error: {store.write_failure(error)}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - started
     if args.update:

@@ -125,8 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = out if study is None else out / "bench"
             print(f"kanbench-report: wrote {write_bench_report(bench, where, command, notes)}")
     except OSError as error:  # a write that failed: full disk, lost mount, permissions
-        where = f" {error.filename}" if error.filename else ""
-        print(f"kanbench-report: error: cannot write{where}: {error.strerror}", file=sys.stderr)
+        print(f"kanbench-report: error: {store.write_failure(error)}", file=sys.stderr)
         return 1
     return 0
 

@@ -65,6 +65,12 @@ def check_output_folders(key: str, folder: str, subfolders: Sequence[str] = ()) 
             raise ValueError(f"{key} {folder!r}: {str(existing)!r} is not writable")
 
 
+def write_failure(error: OSError) -> str:
+    """One line for a write that failed (a full disk, a lost mount, permissions)."""
+    where = f" {error.filename}" if error.filename else ""
+    return f"cannot write{where}: {error.strerror or error}"
+
+
 def read_run(path: Path) -> dict | None:
     """The stored run at path, or None if there is none or it cannot be read."""
     try:

@@ -31,6 +31,7 @@ import torch
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from kanbench import store
 from kanbench.config import register_library_tasks, run_config
 from kanbench.data import make_dataset, to_torch
 from kanbench.interpret import netplot
@@ -306,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--notes {str(args.notes)!r} is not a file")
         if args.report_only and not (args.out / "symbolic.csv").is_file():
             raise ValueError(f"--report-only needs {args.out / 'symbolic.csv'}")
+        store.check_output_folders("--out", str(args.out), ("plots",))
     except Exception as error:  # noqa: BLE001 - any config error ends the command cleanly
         print(f"kanbench-symbolic: error: {error}", file=sys.stderr)
         return 2
