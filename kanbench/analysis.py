@@ -1530,7 +1530,6 @@ def write_tables(analysis: Analysis, out_dir: str | os.PathLike) -> dict[str, Pa
 
 BENCH_TIMES = ("fwd_ms", "fwd_bwd_ms", "adam_ms", "lbfgs_ms")
 BENCH_VALUES = (*BENCH_TIMES, "peak_mb", "samples_per_s")
-_BENCH_CASE = ("ladder", "shape", "grid_size", "spline_order", "batch", "dtype", "device")
 BENCH_GOALS = {
     "fwd_bwd_ratio_hidden64": 1.5,
     "grid1000_over_grid5": 1.5,

@@ -253,14 +253,19 @@ def pykan_available() -> bool:
     return importlib.util.find_spec("kan") is not None
 
 
+def mlp_of_size(target: int, widths: Sequence[int], dtype: torch.dtype, device="cpu") -> MLP:
+    """The MLP from widths[0] to widths[-1] with max(2, len(widths) - 1) layers whose
+    trainable count is nearest target."""
+    depth = max(2, len(widths) - 1)
+    match = match_mlp_width(target, widths[0], depth, widths[-1])
+    return MLP(widths[0], depth, match.width, widths[-1], dtype=dtype, device=device)
+
+
 def matched_mlp(
     widths: Sequence[int], grid_size: int, spline_order: int, dtype: torch.dtype, device="cpu"
 ) -> MLP:
-    """The MLP with max(2, len(widths) - 1) layers whose count is nearest the KAN's."""
-    depth = max(2, len(widths) - 1)
-    target = kan_size(widths, grid_size, spline_order)
-    match = match_mlp_width(target, widths[0], depth, widths[-1])
-    return MLP(widths[0], depth, match.width, widths[-1], dtype=dtype, device=device)
+    """The MLP whose count is nearest that of the KAN of these widths (mlp_of_size)."""
+    return mlp_of_size(kan_size(widths, grid_size, spline_order), widths, dtype, device)
 
 
 def build_model(family: str, case: Case) -> nn.Module:
@@ -464,20 +469,17 @@ def time_against_matched_mlp(
     """
     parameter = next(model.parameters())
     widths = list(model.widths)
-    depth = max(2, len(widths) - 1)
     n = count_trainable(model)
-    match = match_mlp_width(n, widths[0], depth, widths[-1])
     torch.manual_seed(seed)
-    mlp = MLP(widths[0], depth, match.width, widths[-1], dtype=parameter.dtype)
-    mlp = mlp.to(parameter.device)
+    mlp = mlp_of_size(n, widths, parameter.dtype, parameter.device)
     x = torch.rand(batch, widths[0], dtype=parameter.dtype, device=parameter.device) * 2 - 1
     y = torch.rand(batch, widths[-1], dtype=parameter.dtype, device=parameter.device)
     works = {name: workloads(m, x, y)["fwd_bwd"] for name, m in (("model", model), ("mlp", mlp))}
     timed = time_side_by_side(works, parameter.device.type, min_time, rounds)
     return {
         "n_params": n,
-        "mlp_width": match.width,
-        "mlp_n_params": match.size,
+        "mlp_width": mlp.width,
+        "mlp_n_params": count_trainable(mlp),
         "fwd_bwd_ms": timed["model"][0] * 1e3,
         "mlp_fwd_bwd_ms": timed["mlp"][0] * 1e3,
         "spread": max(timed["model"][1], timed["mlp"][1]),
