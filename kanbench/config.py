@@ -12,6 +12,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -408,15 +410,55 @@ def _section(name: str, section: Any, schema: type) -> Any:
     allowed = {f.name for f in fields(schema)}
     _no_unknown_keys(name, section, allowed)
     values = {}
+    hints = typing.get_type_hints(schema)
     for f in fields(schema):
         if f.name in section:
             value = section[f.name]
-            values[f.name] = (
-                tuple(value)
-                if isinstance(value, Sequence) and not isinstance(value, str)
-                else value
-            )
+            if isinstance(value, Sequence) and not isinstance(value, str):
+                value = tuple(value)
+            if not _has_type(value, hints[f.name]):
+                raise ValueError(
+                    f"{name}.{f.name} must be {_type_name(hints[f.name])}, got {value!r}"
+                )
+            values[f.name] = value
     return schema(**values)
+
+
+def _has_type(value: Any, annotation: Any) -> bool:
+    """Whether value fits a schema field's annotation (int, float, bool, str, dict,
+    tuple[T, ...], tuple[T1, T2], X | None); an int is a float, a bool is neither."""
+    if annotation is Any:
+        return True
+    options = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_has_type(value, option) for option in options)
+    if annotation is type(None):
+        return value is None
+    if typing.get_origin(annotation) is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(options) == 2 and options[1] is Ellipsis:
+            return all(_has_type(item, options[0]) for item in value)
+        return len(value) == len(options) and all(map(_has_type, value, options))
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, typing.get_origin(annotation) or annotation)
+
+
+def _type_name(annotation: Any) -> str:
+    """An annotation in words: 'an integer', 'a list of integers or null', ..."""
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    names |= {dict: "a mapping", type(None): "null"}
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(option) for option in typing.get_args(annotation))
+    if typing.get_origin(annotation) is tuple:
+        options = typing.get_args(annotation)
+        if len(options) == 2 and options[1] is Ellipsis:
+            return f"a list of {_type_name(options[0]).split(' ', 1)[1]}s"
+        return f"a list of {len(options)} {_type_name(options[0]).split(' ', 1)[1]}s"
+    return names.get(annotation, str(annotation))
 
 
 def _as_dict(instance: Any) -> dict:

@@ -211,7 +211,10 @@ def test_cuda_without_a_gpu_is_refused(tmp_path):
         (["optim.tolerance_change=-1"], "optim.tolerance_change must be a number >= 0"),
         (["optim=adam", "optim.betas=[0.9,1.5]"], "optim.betas must be a number in [0, 1)"),
         (["optim=adam", "optim.weight_decay=-1"], "optim.weight_decay must be a number >= 0"),
-        (["data.noise=abc"], "data.noise must be a number >= 0, got 'abc'"),
+        (["data.noise=abc"], "data.noise must be a number, got 'abc'"),
+        (["model.hidden_grid_margin=abc"], "model.hidden_grid_margin must be a number, got 'abc'"),
+        (["model.grid_range=1"], "model.grid_range must be a list of 2 numbers, got 1"),
+        (["model.grid_schedule=5"], "model.grid_schedule must be a list of integers, got 5"),
         (["model.noise_scale=-1"], "model.noise_scale must be a number >= 0"),
     ],
 )
