@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from synthetic_runs import law, write_run
 
 from kanbench import regress
 from kanbench.regress import FAIL, MISSING, NEW, PASS, Metric, Tolerances
-from synthetic_runs import law, write_run
 
 TOL = Tolerances(rmse_factor=1.5, alpha_drop=0.3, speed_factor=1.5)
 REPO = Path(__file__).resolve().parent.parent
