@@ -160,9 +160,7 @@ def main(argv=None) -> int:
             data = to_torch(make_dataset(task, 1000, 1000, 0.0, seed), torch.float64)
         runs = []
         if args.impl in ("both", "kanbench"):
-            runs.append(
-                run_kanbench(task, shape, grids, args.steps, seed, data, args.overrides)
-            )
+            runs.append(run_kanbench(task, shape, grids, args.steps, seed, data, args.overrides))
         if args.impl in ("both", "pykan"):
             runs.append(run_pykan(shape, grids, args.steps, seed, data))
         for run in runs:
