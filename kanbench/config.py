@@ -171,6 +171,17 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class WandbConfig:
+    """logger=wandb (conf/logger/wandb.yaml): one wandb run per job."""
+
+    name: str = "wandb"
+    project: str = "kanbench"
+    entity: str | None = None
+    mode: str = "offline"
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs, checked; `resolved` is the plain mapping it came from."""
 
@@ -247,6 +258,11 @@ def run_config(cfg: Mapping[str, Any]) -> RunConfig:
         _fraction("optim.betas", beta)
     logger = dict(cfg["logger"] or {"name": "none"})
     _choice("logger.name", logger.get("name"), LOGGERS)
+    if logger["name"] == "wandb":
+        wandb = _section("logger", logger, WandbConfig)
+        _choice("logger.mode", wandb.mode, ("offline", "online", "disabled"))
+    else:
+        _no_unknown_keys("logger", logger, {"name"})
     _choice("dtype", cfg["dtype"], tuple(DTYPES))
     _choice("device", cfg["device"], DEVICES)
     if cfg["device"] == "cuda" and not torch.cuda.is_available():

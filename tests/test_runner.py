@@ -216,6 +216,8 @@ def test_cuda_without_a_gpu_is_refused(tmp_path):
         (["model.grid_range=1"], "model.grid_range must be a list of 2 numbers, got 1"),
         (["model.grid_schedule=5"], "model.grid_schedule must be a list of integers, got 5"),
         (["model.noise_scale=-1"], "model.noise_scale must be a number >= 0"),
+        (["logger=wandb", "logger.mode=bogus"], "logger.mode must be one of"),
+        (["logger=wandb", "logger.tags=5"], "logger.tags must be a list of strings, got 5"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_a_nonzero_exit(args, message, tmp_path):
