@@ -9,11 +9,13 @@ held against, at every stage:
 - a KAN of the same shape trained from scratch at that G alone, with the same seed, steps,
   restarts and grid updates (the first stage of a one-grid schedule).
 
-Writes <out>/stages.csv (one row per task, seed, G, run kind) and <out>/summary.md (per
-task and G: the median over seeds of staged / optimum and staged / scratch train RMSE).
+Writes <out>/stages.csv (one row per task, seed, G, run kind), <out>/summary.csv and
+<out>/summary.md (per task and G: the median over seeds of staged / optimum and staged /
+scratch train RMSE, and the worst seed's staged / optimum).
 
     python results/staged_training/check.py --tasks toy special additive --seeds 0 1 2 \
         --out results/staged_training [--workers 2] [-- kanbench-train overrides]
+    python results/staged_training/check.py --from <out>   # summaries of a stages.csv again
 
 'additive' names the smooth additive tasks of this study's own, tasks/*.yaml beside this
 script, fitted by [d, 1] KANs; a path to any such task file works too.
@@ -108,8 +110,26 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
         optimum=("lsq_train_rmse", "median"),
         scratch_train=("train_rmse_scratch", "median"),
         over_optimum=("over_optimum", "median"),
+        worst_over_optimum=("over_optimum", "max"),
         over_scratch=("over_scratch", "median"),
     ).reset_index()
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The summary as a Markdown table, 3 significant digits."""
+    header = "| " + " | ".join(table.columns) + " |"
+    lines = [header, "|" + "---|" * len(table.columns)]
+    for row in table.itertuples(index=False):
+        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summaries(frame: pd.DataFrame, out: Path) -> pd.DataFrame:
+    table = summary(frame)
+    table.to_csv(out / "summary.csv", index=False)
+    (out / "summary.md").write_text(markdown(table))
+    return table
 
 
 def main(argv=None) -> int:
@@ -120,9 +140,16 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--grids", default=",".join(map(str, GRIDS)))
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out")
+    parser.add_argument("--from", dest="source", help="a folder with a stages.csv: summarise it")
     parser.add_argument("overrides", nargs="*", help="kanbench-train overrides (key=value)")
     args = parser.parse_args(argv)
+    if args.source:
+        source = Path(args.source)
+        print(write_summaries(pd.read_csv(source / "stages.csv"), source).to_string())
+        return 0
+    if not args.out:
+        parser.error("--out is required (or --from)")
     groups = {"toy", "special", "feynman"}
     names = []
     for entry in args.tasks:
@@ -139,8 +166,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "stages.csv", index=False)
-    table = summary(frame)
-    table.to_csv(out / "summary.csv", index=False)
+    table = write_summaries(frame, out)
     print(table.to_string(float_format=lambda v: f"{v:.3g}"))
     print(f"wall time {time.perf_counter() - start:.0f} s on {args.workers} workers")
     return 0
