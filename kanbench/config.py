@@ -113,6 +113,7 @@ class KanSymbolicConfig(KanConfig):
 
     family: str = "kan_symbolic"
     grid_schedule: tuple[int, ...] = (5,)
+    grid_eps: float = 0.02  # quantile grids: the edges are fitted where the samples are
     reg_lambda: float = 0.01
     reg_mu1: float = 1.0
     reg_mu2: float = 2.0
