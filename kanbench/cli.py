@@ -42,9 +42,9 @@ def _group_options(group: str) -> list[str]:
 
 def check_group_choices(argv: list[str]) -> str | None:
     """A one-line error for `group=option` overrides naming an option that does not exist."""
+    groups = (*CONFIG_GROUPS, "hydra/launcher")
     for arg in argv:
         key, sep, value = arg.partition("=")
-        groups = (*CONFIG_GROUPS, "hydra/launcher")
         if sep and key in groups and "," not in value and "(" not in value:
             options = _group_options(key)
             if value not in options:

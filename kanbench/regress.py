@@ -535,7 +535,7 @@ def read_baseline(folder: str | os.PathLike) -> list[Metric]:
             or not math.isfinite(value)
         ):
             raise ValueError(
-                f"baseline {str(path)!r} cannot be read: metric {' '.join(map(str, metric.key))} "
+                f"baseline {str(path)!r} cannot be read: metric {metric.label!r} "
                 f"has value {value!r}, not a finite number"
             )
     return metrics

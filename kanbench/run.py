@@ -2,9 +2,10 @@
 
 run() checks the whole config before anything is written, takes the run's lock (a second
 process for the same run raises store.RunLocked, naming the holder), skips a run whose
-records are already final (resume), trains the model family stage by stage, and rewrites the run's
-file after every stage, so an interrupted run leaves a readable file marked "running"
-that the next identical call redoes from the start.
+records are already final (resume; see other_code for those of another commit), trains
+the model family stage by stage, and rewrites the run's file after every stage, so an
+interrupted run leaves a readable file marked "running" that the next identical call
+redoes from the start.
 """
 
 from __future__ import annotations
