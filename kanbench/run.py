@@ -21,9 +21,8 @@ import torch
 from kanbench import store
 from kanbench.config import RunConfig, run_config
 from kanbench.data import make_dataset, to_torch
-from kanbench.interpret.pipeline import train_kan_symbolic
+from kanbench.families import family
 from kanbench.monitor import Progress, make_logger
-from kanbench.train import train_mlp, train_staged
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +87,7 @@ def _train_and_store(config: RunConfig, path: Path) -> RunResult:
     }
     store.write_run(path, run_file)
     logger = make_logger(config.logger, config.resolved, config.run_id, config.out_dir)
-    special = {"mlp": train_mlp, "kan_symbolic": train_kan_symbolic}
-    train = special.get(config.model.family, train_staged)  # the KAN and its variants
+    train = family(config.model.family).train()
     progress = Progress(config.progress)
     try:
         for record, history in train(config, data, progress, logger.log_step):
@@ -128,11 +126,8 @@ def summary_table(records: list[dict]) -> str:
         f"{'test RMSE':>11} {'median':>11} {'wall s':>8}  status"
     ]
     for r in records:
-        size = (
-            f"{r['depth']}x{r['width']}"
-            if r["family"] == "mlp"
-            else f"{'D' if r['family'] == 'chebykan' else 'G'}={r['grid_size']}"
-        )
+        entry = family(r["family"])
+        size = entry.size_label(r["grid_size"]) if entry.staged else f"{r['depth']}x{r['width']}"
         optimum = r.get("lsq_train_rmse")
         optimum = f"{optimum:>11.3e}" if optimum is not None else f"{'-':>11}"
         lines.append(

@@ -33,22 +33,10 @@ import torch
 from torch import nn
 
 from kanbench import memory
-from kanbench.config import (
-    ChebyKanConfig,
-    GroupedKanConfig,
-    KanConfig,
-    MlpConfig,
-    OptimConfig,
-    RbfKanConfig,
-    RunConfig,
-    StagedConfig,
-)
+from kanbench.config import OptimConfig, RunConfig
 from kanbench.data import TorchDataset
-from kanbench.models import KAN, MLP, count_trainable, kan_size, match_mlp_width
-from kanbench.models.chebyshev import ChebyKAN
-from kanbench.models.grouped import GroupedKAN
-from kanbench.models.rbf import RBFKAN
-from kanbench.models.size import staged_size
+from kanbench.families import MlpConfig, StagedConfig, family
+from kanbench.models import MLP, count_trainable, match_mlp_width
 from kanbench.models.stack import LayerStack
 from kanbench.monitor import Progress
 from kanbench.optim import LossScale, make_optimizer, stop_rule
@@ -215,20 +203,22 @@ def fit_from_best_start(
     return model, outcome, info
 
 
-def _stage_record(
+def stage_record(
     cfg: RunConfig,
     model: nn.Module,
     data: TorchDataset,
     outcome: StageOutcome,
     started: str,
-    **size,
+    **fields,
 ) -> dict:
+    """The record of one finished stage: the model's errors on both splits, how the
+    training went (outcome), the run's settings, and the caller's fields (its size...)."""
     train, _ = rmse(model, data.x_train, data.y_train)
     test, test_median = rmse(model, data.x_test, data.y_test)
     return {
         "task": cfg.task.name,
         "family": cfg.model.family,
-        **size,
+        **fields,
         "n_params": count_trainable(model),
         "train_rmse": train,
         "test_rmse": test,
@@ -248,11 +238,12 @@ def _stage_record(
         "status": "complete" if outcome.status == "ok" else outcome.status,
         "message": outcome.message,
         "started_at": started,
-        "finished_at": _now(),
+        "finished_at": now_utc(),
     }
 
 
-def _now() -> str:
+def now_utc() -> str:
+    """The current UTC time, ISO 8601 to the second (records' started_at, finished_at)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -262,10 +253,25 @@ def build_staged(
     """The model of the config's staged family at size knob `size` (G, centres or degree),
     seeded for start `restart` (start 0: the run's seed); with training inputs x, every
     layer's basis is placed on the samples that reach it (see place_bases)."""
-    model = _new_staged(cfg, size, restart)
+    m = cfg.model
+    torch.manual_seed(cfg.seed + RESTART_SEED_STRIDE * restart)
+    common = {
+        "grid_range": m.grid_range,
+        "bias": m.bias,
+        "dtype": cfg.torch_dtype,
+        "device": cfg.device,
+    }
+    model = family(m.family).build(m, m.shape, size, common)
     if x is not None:
         place_bases(model, cfg, x)
     return model
+
+
+def _input_bounds(cfg: RunConfig) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The task's domain when the first layer's basis must cover it (grid_covers_domain)."""
+    if not cfg.model.grid_covers_domain:
+        return None
+    return torch.as_tensor(cfg.task.lows), torch.as_tensor(cfg.task.highs)
 
 
 def place_bases(model: LayerStack, cfg: RunConfig, x: torch.Tensor) -> None:
@@ -277,67 +283,106 @@ def place_bases(model: LayerStack, cfg: RunConfig, x: torch.Tensor) -> None:
     function, would then keep those too. Placing the grids first (the coefficients are
     random either way) starts every run on its data, as pykan starts on its first update.
     """
-    m = cfg.model
-    bounds = None
-    if m.grid_covers_domain:
-        bounds = (torch.as_tensor(cfg.task.lows), torch.as_tensor(cfg.task.highs))
-    model.update_grid(x, bounds, m.hidden_grid_margin, refit=False)
-
-
-def _new_staged(cfg: RunConfig, size: int, restart: int) -> LayerStack:
-    m = cfg.model
-    torch.manual_seed(cfg.seed + RESTART_SEED_STRIDE * restart)
-    common = {
-        "grid_range": m.grid_range,
-        "bias": m.bias,
-        "dtype": cfg.torch_dtype,
-        "device": cfg.device,
-    }
-    if isinstance(m, RbfKanConfig):
-        return RBFKAN(m.shape, size, layernorm=m.layernorm, noise_scale=m.noise_scale, **common)
-    if isinstance(m, ChebyKanConfig):
-        return ChebyKAN(m.shape, size, input_map=m.input_map, **common)
-    if isinstance(m, GroupedKanConfig):
-        return GroupedKAN(
-            m.shape,
-            size,
-            m.spline_order,
-            groups=m.groups,
-            rank=m.rank,
-            grid_eps=m.grid_eps,
-            noise_scale=m.noise_scale,
-            **common,
-        )
-    return KAN(
-        list(m.shape),
-        size,
-        m.spline_order,
-        grid_eps=m.grid_eps,
-        init=m.init,
-        noise_scale=m.noise_scale,
-        **common,
-    )
+    model.update_grid(x, _input_bounds(cfg), cfg.model.hidden_grid_margin, refit=False)
 
 
 def staged_size_fields(m: StagedConfig, size: int, n_params: int) -> dict:
     """The record fields that say which model of a staged family a stage trained; the
-    paper's count (edges x G) is the B-spline KAN's own, the others count trainables."""
-    spline_order = getattr(m, "spline_order", None)
-    variant = {
-        RbfKanConfig: lambda: "layernorm" if m.layernorm else None,
-        ChebyKanConfig: lambda: f"{m.input_map} input",
-        GroupedKanConfig: lambda: f"groups={m.groups or 'per input'} R={m.rank}",
-    }.get(type(m), lambda: None)()
-    paper = kan_size(m.shape, size, convention="paper") if isinstance(m, KanConfig) else n_params
+    paper's count (edges x G) where the family has one, else the trainable count."""
+    entry = family(m.family)
+    paper = entry.paper_count(m.shape, size) if entry.paper_count else n_params
     return {
         "shape": list(m.shape),
         "grid_size": size,
-        "spline_order": spline_order,
-        "variant": variant,
+        "spline_order": getattr(m, "spline_order", None),
+        "variant": entry.variant(m),
         "depth": len(m.shape) - 1,
         "width": None,
         "n_params_paper": paper,
     }
+
+
+def staged_fitter(
+    cfg: RunConfig,
+    data: TorchDataset,
+    progress: Progress,
+    on_step: Callable[[dict], None] | None = None,
+) -> Callable[..., StageOutcome]:
+    """fit(model, steps, label, grid_updates=True, outcome=None, penalty=None): one stage
+    of a staged family (fit_stage), its grid updated from the training inputs every
+    grid_update_every steps before grid_update_until (with grid_updates), early stopping
+    counted from there on."""
+    m: StagedConfig = cfg.model
+    bounds = _input_bounds(cfg)
+
+    def update_grid(model: LayerStack, step: int) -> None:
+        if step < m.grid_update_until and step % m.grid_update_every == 0:
+            model.update_grid(data.x_train, bounds, m.hidden_grid_margin)
+
+    def fit(model, steps, label, grid_updates=True, outcome=None, penalty=None) -> StageOutcome:
+        return fit_stage(
+            model,
+            data,
+            cfg.optim,
+            steps,
+            cfg.log_every,
+            progress,
+            label,
+            functools.partial(update_grid, model) if grid_updates else None,
+            on_step,
+            outcome,
+            stop_from=m.grid_update_until if grid_updates else 0,
+            penalty=penalty,
+        )
+
+    return fit
+
+
+@dataclass
+class GrownStage:
+    """One stage of the staged loop: the model at size knob `size`, after training."""
+
+    stage: int
+    size: int
+    model: LayerStack
+    outcome: StageOutcome
+    restarts: dict
+    started: str
+
+
+def grow_through_schedule(
+    cfg: RunConfig, data: TorchDataset, fit: Callable[..., StageOutcome], name: str
+) -> Iterator[GrownStage]:
+    """The staged loop: the first size from the best of `restarts` starts, every later
+    size grown in place from the one before (model.refine) and trained on; stops after a
+    stage that did not end "ok". fit(model, steps, label, outcome=None) trains one stage;
+    name starts its progress labels."""
+    m: StagedConfig = cfg.model
+    entry = family(m.family)
+    model = None
+    for stage, size in enumerate(m.grid_schedule):
+        started, label = now_utc(), f"{name} {entry.size_label(size)}"
+        outcome, restarts = StageOutcome(), {}
+        if model is None:
+            model, outcome, restarts = fit_from_best_start(
+                functools.partial(build_staged, cfg, size, x=data.x_train),
+                m.restarts,
+                min(m.restart_steps, m.steps_per_grid),
+                lambda model, steps=m.steps_per_grid, outcome=None, label=label: fit(
+                    model, steps, label, outcome=outcome
+                ),
+                data,
+            )
+        else:
+            try:
+                model.refine(size)
+            except (ValueError, FloatingPointError, RuntimeError) as error:
+                outcome.status, outcome.message = "failed", f"refine to {label}: {error}"
+            if outcome.status == "ok":
+                outcome = fit(model, m.steps_per_grid, label)
+        yield GrownStage(stage, size, model, outcome, restarts, started)
+        if outcome.status != "ok":
+            return
 
 
 def train_staged(
@@ -348,65 +393,23 @@ def train_staged(
 ) -> Iterator[tuple[dict, list]]:
     """Yield (record, history) for each stage of a staged family's size schedule: a KAN
     through its grids, the variants through their sizes, each grown in place."""
-    m: StagedConfig = cfg.model
-    build = functools.partial(build_staged, cfg, m.grid_schedule[0], x=data.x_train)
-
-    domain = (torch.as_tensor(cfg.task.lows), torch.as_tensor(cfg.task.highs))
-    bounds = domain if m.grid_covers_domain else None
-
-    def update_grid(model: LayerStack, step: int) -> None:
-        if step < m.grid_update_until and step % m.grid_update_every == 0:
-            model.update_grid(data.x_train, bounds, m.hidden_grid_margin)
-
-    model = None
-    for stage, grid_size in enumerate(m.grid_schedule):
-        started = _now()
-        label = f"{m.family} {'D' if m.family == 'chebykan' else 'G'}={grid_size}"
-
-        def fit(model: LayerStack, steps: int = m.steps_per_grid, outcome=None, label=label):
-            grid_update = functools.partial(update_grid, model)
-            return fit_stage(
-                model,
-                data,
-                cfg.optim,
-                steps,
-                cfg.log_every,
-                progress,
-                label,
-                grid_update,
-                on_step,
-                outcome,
-                stop_from=m.grid_update_until,
-            )
-
-        outcome, restarts = StageOutcome(), {}
-        if model is None:
-            model, outcome, restarts = fit_from_best_start(
-                build, m.restarts, min(m.restart_steps, m.steps_per_grid), fit, data
-            )
-        else:
-            try:
-                model.refine(grid_size)
-            except (ValueError, FloatingPointError, RuntimeError) as error:
-                outcome.status, outcome.message = "failed", f"refine to {label}: {error}"
-            if outcome.status == "ok":
-                outcome = fit(model)
+    fit = staged_fitter(cfg, data, progress, on_step)
+    for grown in grow_through_schedule(cfg, data, fit, cfg.model.family):
+        model, outcome = grown.model, grown.outcome
         optimum = last_layer_optimum(model, data.x_train, data.y_train)
-        record = _stage_record(
+        record = stage_record(
             cfg,
             model,
             data,
             outcome,
-            started,
-            stage=stage,
-            **staged_size_fields(m, grid_size, count_trainable(model)),
+            grown.started,
+            stage=grown.stage,
+            **staged_size_fields(cfg.model, grown.size, count_trainable(model)),
             lsq_train_rmse=optimum.rmse,
             lsq_scope=optimum.scope,
-            **restarts,
+            **grown.restarts,
         )
         yield record, outcome.history
-        if outcome.status != "ok":
-            return
 
 
 def mlp_targets(m: MlpConfig) -> list[int] | None:
@@ -415,10 +418,9 @@ def mlp_targets(m: MlpConfig) -> list[int] | None:
         return None
     if m.target_params is not None:
         return list(m.target_params)
-    return [
-        staged_size(m.kan_family, m.kan_shape, g, m.kan_spline_order, m.kan_groups, m.kan_rank)
-        for g in m.kan_grids
-    ]
+    entry = family(m.kan_family)
+    kan = entry.config(spline_order=m.kan_spline_order, groups=m.kan_groups, rank=m.kan_rank)
+    return [entry.count(kan, m.kan_shape, g) for g in m.kan_grids]
 
 
 def train_mlp(
@@ -443,7 +445,7 @@ def train_mlp(
             first_target.setdefault(match_mlp_width(target, d_in, m.depth, 1).width, target)
         sizes = list(first_target.items())
     for stage, (width, target) in enumerate(sizes):
-        started = _now()
+        started = now_utc()
 
         def build(restart: int, width: int = width) -> MLP:
             torch.manual_seed(cfg.seed + RESTART_SEED_STRIDE * restart)
@@ -465,7 +467,7 @@ def train_mlp(
             build, m.restarts, min(m.restart_steps, m.steps), fit, data
         )
         n = count_trainable(model)
-        record = _stage_record(
+        record = stage_record(
             cfg,
             model,
             data,

@@ -357,7 +357,7 @@ def test_grouped_dense_and_sparse_forms_agree_in_values_and_gradients(groups, ra
 )
 def test_an_mlp_ladder_is_matched_to_a_variants_counts(family, extra):
     from kanbench.config import run_config
-    from kanbench.models.size import staged_size
+    from kanbench.models.size import cheby_kan_size, grouped_kan_size, rbf_kan_size
     from kanbench.train import mlp_targets
 
     def mlp_config(*overrides):
@@ -367,8 +367,12 @@ def test_an_mlp_ladder_is_matched_to_a_variants_counts(family, extra):
         return run_config(OmegaConf.to_container(cfg, resolve=True))
 
     model = mlp_config(f"model.kan_family={family}", "model.kan_grids=[3,5,10]", *extra).model
-    groups, rank = (None, 2) if family == "grouped" else (1, 1)
-    expected = [staged_size(family, [2, 1, 1], g, 3, groups, rank) for g in (3, 5, 10)]
+    counts = {
+        "rbfkan": lambda g: rbf_kan_size([2, 1, 1], g),
+        "chebykan": lambda g: cheby_kan_size([2, 1, 1], g),
+        "grouped": lambda g: grouped_kan_size([2, 1, 1], g, 3, groups=None, rank=2),
+    }
+    expected = [counts[family](g) for g in (3, 5, 10)]
     assert mlp_targets(model) == expected
     with pytest.raises(ValueError, match="kan_family"):
         mlp_config("model.kan_family=pykan")

@@ -21,25 +21,23 @@ N in the records (n_params) counts the trainable numbers the kept edges use:
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterator
 
 import sympy
-import torch
 
-from kanbench.config import KanSymbolicConfig, RunConfig
+from kanbench.config import RunConfig
 from kanbench.data import TorchDataset
+from kanbench.families import KanSymbolicConfig
 from kanbench.interpret import prune, regularize, symbolic
 from kanbench.models import KAN
 from kanbench.monitor import Progress
 from kanbench.train import (
     StageOutcome,
-    _now,
-    _stage_record,
-    build_staged,
-    fit_from_best_start,
-    fit_stage,
+    grow_through_schedule,
+    now_utc,
+    stage_record,
+    staged_fitter,
 )
 
 FORMULA_DIGITS = 6
@@ -68,39 +66,21 @@ def train_kan_symbolic(
     """
     m: KanSymbolicConfig = cfg.model
     keep = {} if keep is None else keep
-    domain = (torch.as_tensor(cfg.task.lows), torch.as_tensor(cfg.task.highs))
-    bounds = domain if m.grid_covers_domain else None
     variables = list(cfg.task.variables)
-
-    def update_grid(model: KAN, step: int) -> None:
-        if step < m.grid_update_until and step % m.grid_update_every == 0:
-            model.update_grid(data.x_train, bounds, m.hidden_grid_margin)
+    staged_fit = staged_fitter(cfg, data, progress, on_step)
 
     def fit(model: KAN, steps: int, label: str, penalised: bool, grid_updates: bool, outcome=None):
         penalty = None
         if penalised and m.reg_lambda > 0:
             penalty = regularize.penalty(model, m.reg_lambda, m.reg_mu1, m.reg_mu2)
         try:
-            return fit_stage(
-                model,
-                data,
-                cfg.optim,
-                steps,
-                cfg.log_every,
-                progress,
-                label,
-                functools.partial(update_grid, model) if grid_updates else None,
-                on_step,
-                outcome,
-                stop_from=m.grid_update_until if grid_updates else 0,
-                penalty=penalty,
-            )
+            return staged_fit(model, steps, label, grid_updates, outcome, penalty)
         finally:
             model.keep_inputs, model.layer_inputs = False, []
 
     def record(model: KAN, outcome: StageOutcome, started: str, stage: int, name: str, **extra):
         spline_edges, symbolic_edges = prune.active_edges(model)
-        rec = _stage_record(
+        rec = stage_record(
             cfg,
             model,
             data,
@@ -122,33 +102,18 @@ def train_kan_symbolic(
         return rec
 
     # 1. train with the penalty through the grid schedule
-    model, stage = None, 0
-    for grid_size in m.grid_schedule:
-        started, label = _now(), f"kan_symbolic train G={grid_size}"
-        outcome, restarts = StageOutcome(), {}
-        if model is None:
-            model, outcome, restarts = fit_from_best_start(
-                functools.partial(build_staged, cfg, grid_size, x=data.x_train),
-                m.restarts,
-                min(m.restart_steps, m.steps_per_grid),
-                lambda model, steps=m.steps_per_grid, outcome=None, label=label: fit(
-                    model, steps, label, True, True, outcome
-                ),
-                data,
-            )
-        else:
-            try:
-                model.refine(grid_size)
-                outcome = fit(model, m.steps_per_grid, label, True, True)
-            except (ValueError, FloatingPointError, RuntimeError) as error:
-                outcome.status, outcome.message = "failed", f"refine to G={grid_size}: {error}"
-        yield record(model, outcome, started, stage, "train", **restarts), outcome.history
-        stage += 1
+    def penalised_fit(model: KAN, steps: int, label: str, outcome=None) -> StageOutcome:
+        return fit(model, steps, label, True, True, outcome)
+
+    for grown in grow_through_schedule(cfg, data, penalised_fit, "kan_symbolic train"):
+        model, outcome, stage = grown.model, grown.outcome, grown.stage + 1
+        rec = record(model, outcome, grown.started, grown.stage, "train", **grown.restarts)
+        yield rec, outcome.history
         if outcome.status != "ok":
             return
 
     # 2. prune hidden nodes
-    started, outcome = _now(), StageOutcome()
+    started, outcome = now_utc(), StageOutcome()
     try:
         model = prune.prune_nodes(model, data.x_train, m.prune_threshold)
     except ValueError as error:
@@ -159,7 +124,7 @@ def train_kan_symbolic(
         return
 
     # 3. retrain without the penalty
-    started = _now()
+    started = now_utc()
     outcome = fit(model, m.retrain_steps, "kan_symbolic retrain", False, False)
     yield record(model, outcome, started, stage, "retrain"), outcome.history
     stage += 1
@@ -167,7 +132,7 @@ def train_kan_symbolic(
         return
 
     # 4. fix edges symbolically
-    started, outcome = _now(), StageOutcome()
+    started, outcome = now_utc(), StageOutcome()
     options = {"a_range": m.symbolic_a_range, "b_range": m.symbolic_b_range}
     clock = time.perf_counter()
     fits = symbolic.auto_symbolic(
@@ -180,7 +145,7 @@ def train_kan_symbolic(
     stage += 1
 
     # 5. refit every parameter, the fixed edges' affine parameters included
-    started = _now()
+    started = now_utc()
     outcome = fit(model, m.refit_steps, "kan_symbolic refit", False, False)
     keep["model"], keep["formula"] = model, symbolic.formula(model, variables)[0]
     text = formula_text(model, variables)

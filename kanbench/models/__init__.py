@@ -16,7 +16,6 @@ from kanbench.models.size import (
     match_mlp_width,
     mlp_size,
     rbf_kan_size,
-    staged_size,
 )
 from kanbench.models.stack import LayerStack
 
@@ -38,7 +37,6 @@ __all__ = [
     "rbf_kan_size",
     "cheby_kan_size",
     "grouped_kan_size",
-    "staged_size",
     "match_mlp_width",
     "mlp_size",
 ]

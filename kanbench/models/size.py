@@ -123,25 +123,3 @@ def grouped_kan_size(
         for n_in in widths[:-1]
     )
     return splines + edges * (rank + 1) + biases
-
-
-def staged_size(
-    family: str,
-    widths: Sequence[int],
-    size: int,
-    spline_order: int = 3,
-    groups: int | None = 1,
-    rank: int = 1,
-) -> int:
-    """Trainable count of a staged family at size knob `size` (G, centres or degree), as
-    an MLP ladder is matched to it: "kan", "rbfkan" (without LayerNorm), "chebykan",
-    "grouped" (with groups and rank); no biases."""
-    counts = {
-        "kan": lambda: kan_size(widths, size, spline_order),
-        "rbfkan": lambda: rbf_kan_size(widths, size),
-        "chebykan": lambda: cheby_kan_size(widths, size),
-        "grouped": lambda: grouped_kan_size(widths, size, spline_order, groups, rank),
-    }
-    if family not in counts:
-        raise ValueError(f"family must be one of {sorted(counts)}, got {family!r}")
-    return counts[family]()
