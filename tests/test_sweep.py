@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-import kanbench.run
+import kanbench.train
 from kanbench import analysis, cli
 from kanbench.config import register_library_tasks
 from kanbench.sweep import check_sweep, job_overrides, progress_line
@@ -98,14 +98,14 @@ def _multirun_in_process(monkeypatch, *args):
 
 
 def test_a_crashing_job_is_recorded_and_the_others_complete(tmp_path, monkeypatch):
-    real = kanbench.run.train_staged
+    real = kanbench.train.train_staged
 
     def crash_on_seed_1(config, *args, **kwargs):
         if config.seed == 1:
             raise RuntimeError("injected crash")
         yield from real(config, *args, **kwargs)
 
-    monkeypatch.setattr(kanbench.run, "train_staged", crash_on_seed_1)
+    monkeypatch.setattr(kanbench.train, "train_staged", crash_on_seed_1)
     _multirun_in_process(monkeypatch, *TINY, "seed=0,1,2", f"out_dir={tmp_path}")
     runs = [json.loads(p.read_text()) for p in (tmp_path / "records").glob("*.json")]
     by_seed = {r["config"]["seed"]: r for r in runs}
