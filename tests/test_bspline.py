@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.interpolate import BSpline
 
-from kanbench.models import bspline
+from kanbench.models import bspline, grids
 
 pytestmark = pytest.mark.usefixtures("float64")
 
@@ -38,9 +38,7 @@ def _assert_bases_close(actual, expected, x, knots, k):
 @pytest.mark.parametrize("uniform", [True, False])
 def test_basis_matches_scipy(k, uniform):
     generator = torch.Generator().manual_seed(k)
-    grid = (
-        bspline.uniform_grid(3, 7, k, (-1.0, 1.0)) if uniform else _random_grid(3, 7, k, generator)
-    )
+    grid = grids.uniform_grid(3, 7, k, (-1.0, 1.0)) if uniform else _random_grid(3, 7, k, generator)
     assert bspline.is_uniform(grid) == uniform
     # cover the extension region and points beyond the knots, where the boundary cells'
     # pieces are extrapolated
@@ -56,8 +54,8 @@ def test_basis_matches_scipy(k, uniform):
 def test_bases_sum_to_one_inside_the_grid_range(uniform):
     generator = torch.Generator().manual_seed(0)
     k = 3
-    grid = bspline.uniform_grid(4, 9, k) if uniform else _random_grid(4, 9, k, generator)
-    points = bspline.grid_points(grid, k)
+    grid = grids.uniform_grid(4, 9, k) if uniform else _random_grid(4, 9, k, generator)
+    points = grids.grid_points(grid, k)
     x = points[:, :1].t() + (points[:, -1:] - points[:, :1]).t() * torch.rand(
         1000, 4, generator=generator
     )
@@ -69,7 +67,7 @@ def test_bases_sum_to_one_inside_the_grid_range(uniform):
 @pytest.mark.parametrize("uniform", [True, False])
 def test_basis_gradient_passes_gradcheck(k, uniform):
     generator = torch.Generator().manual_seed(1)
-    grid = bspline.uniform_grid(2, 5, k) if uniform else _random_grid(2, 5, k, generator)
+    grid = grids.uniform_grid(2, 5, k) if uniform else _random_grid(2, 5, k, generator)
     x = (torch.rand(40, 2, generator=generator) * 2 - 1) * 1.3
     x.requires_grad_()
     assert torch.autograd.gradcheck(lambda z: bspline.bspline_basis(z, grid, k), (x,))
@@ -79,7 +77,7 @@ def test_basis_gradient_passes_gradcheck(k, uniform):
 def test_pointwise_bases_and_chain_rule_match_scipy_and_autograd(k):
     """The compiled dense form's pointwise formulas, here in eager torch."""
     generator = torch.Generator().manual_seed(k)
-    grid = bspline.uniform_grid(3, 7, k, (-1.0, 1.0))
+    grid = grids.uniform_grid(3, 7, k, (-1.0, 1.0))
     knots = bspline.prepare_knots(grid, k)
     pieces = bspline.cardinal_piece_table(k, torch.float64, torch.device("cpu"))
     x = (torch.rand(400, 3, generator=generator) * 2 - 1) * grid.abs().max() * 1.1
@@ -99,9 +97,9 @@ def test_pointwise_bases_and_chain_rule_match_scipy_and_autograd(k):
 
 def test_uniform_detection_survives_float32_rounding():
     for grid_size in (3, 10, 1000):
-        grid = bspline.uniform_grid(2, grid_size, 3, (0.3, 7.7), dtype=torch.float32)
+        grid = grids.uniform_grid(2, grid_size, 3, (0.3, 7.7), dtype=torch.float32)
         assert bspline.is_uniform(grid)
-    grid = bspline.uniform_grid(1, 10, 3)
+    grid = grids.uniform_grid(1, 10, 3)
     grid[0, 7] += 1e-6
     assert not bspline.is_uniform(grid)
 
@@ -111,10 +109,10 @@ def test_refit_is_exact_when_new_knots_contain_the_old():
     k = 3
     old = _random_grid(2, 6, k, generator)
     coef = torch.randn(3, 2, 6 + k, generator=generator)
-    points = bspline.refined_grid_points(bspline.grid_points(old, k), 18)
+    points = grids.refined_grid_points(grids.grid_points(old, k), 18)
     new = bspline.extend_grid(points, k)
-    new_coef = bspline.refit_coefficients(old, coef, new, k)
-    inner = bspline.grid_points(old, k)
+    new_coef = grids.refit_coefficients(old, coef, new, k)
+    inner = grids.grid_points(old, k)
     x = inner[:, :1].t() + (inner[:, -1:] - inner[:, :1]).t() * torch.rand(500, 2)
     before = bspline.spline_values(x, old, coef, k)
     after = bspline.spline_values(x, new, new_coef, k)
@@ -123,38 +121,38 @@ def test_refit_is_exact_when_new_knots_contain_the_old():
 
 def test_refit_keeps_the_old_knots_as_a_subset():
     points = torch.tensor([[-1.0, -0.2, 0.1, 1.0]])
-    refined = bspline.refined_grid_points(points, 9)
+    refined = grids.refined_grid_points(points, 9)
     assert torch.isin(points, refined).all()
     assert (refined.diff(dim=1) > 0).all()
 
 
 def test_grid_from_samples_mixes_quantiles_and_uniform():
     x = torch.cat([torch.zeros(900, 1).uniform_(-1, 0), torch.zeros(100, 1).uniform_(0, 1)])
-    uniform = bspline.grid_points_from_samples(x, 4, grid_eps=1.0)
-    adaptive = bspline.grid_points_from_samples(x, 4, grid_eps=0.0)
+    uniform = grids.grid_points_from_samples(x, 4, grid_eps=1.0)
+    adaptive = grids.grid_points_from_samples(x, 4, grid_eps=0.0)
     torch.testing.assert_close(uniform.diff(dim=1), uniform.diff(dim=1).mean().expand(1, 4))
     assert adaptive[0, 0] == x.min() and adaptive[0, -1] == x.max()
     # three quarters of the adaptive points fall where nine tenths of the samples are
     assert (adaptive[0, 1:-1] < 0).all()
-    constant = bspline.grid_points_from_samples(torch.zeros(50, 1), 3, grid_eps=0.0)
+    constant = grids.grid_points_from_samples(torch.zeros(50, 1), 3, grid_eps=0.0)
     assert torch.isfinite(constant).all()
 
 
 def test_bad_spline_arguments_name_the_argument():
     with pytest.raises(ValueError, match="grid_size"):
-        bspline.uniform_grid(2, 0, 3)
+        grids.uniform_grid(2, 0, 3)
     with pytest.raises(ValueError, match="spline_order"):
-        bspline.uniform_grid(2, 5, 0)
+        grids.uniform_grid(2, 5, 0)
     with pytest.raises(ValueError, match="grid_range"):
-        bspline.uniform_grid(2, 5, 3, (1.0, -1.0))
+        grids.uniform_grid(2, 5, 3, (1.0, -1.0))
     with pytest.raises(ValueError, match="shape"):
-        bspline.bspline_basis(torch.zeros(4, 3), bspline.uniform_grid(2, 5, 3), 3)
+        bspline.bspline_basis(torch.zeros(4, 3), grids.uniform_grid(2, 5, 3), 3)
 
 
 @pytest.mark.parametrize("uniform", [True, False])
 def test_a_nan_input_gives_nan_bases_not_an_index_error(uniform):
     generator = torch.Generator().manual_seed(3)
-    grid = bspline.uniform_grid(2, 6, 3) if uniform else _random_grid(2, 6, 3, generator)
+    grid = grids.uniform_grid(2, 6, 3) if uniform else _random_grid(2, 6, 3, generator)
     x = torch.tensor([[0.1, float("nan")], [0.2, 0.3]])
     bases = bspline.bspline_basis(x, grid, 3)
     assert torch.isnan(bases[0, 1]).any() and torch.isfinite(bases[1]).all()

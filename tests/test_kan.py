@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import kanbench.models.forms as forms
-from kanbench.models import KAN, KANLayer, bspline, count_trainable, kan_size
+from kanbench.models import KAN, KANLayer, bspline, count_trainable, grids, kan_size
 
 pytestmark = pytest.mark.usefixtures("float64")
 
@@ -113,7 +113,7 @@ def test_compiled_dense_form_agrees_with_the_scattered_one(monkeypatch, k):
         kernel = getattr(forms, name)
         monkeypatch.setattr(forms, name, forms.CompiledKernel(kernel.fn))
     assert (
-        forms._dense_bases_kind(x, bspline.prepare_knots(bspline.uniform_grid(3, 6, k), k))
+        forms._dense_bases_kind(x, bspline.prepare_knots(grids.uniform_grid(3, 6, k), k))
         is forms._PointwiseBases
     )
     compiled = run()
@@ -275,11 +275,11 @@ def test_update_grid_can_cover_a_known_input_domain():
     model = KAN([1, 2, 1], grid_size=6)
     x = torch.rand(300, 1) * 1.7 - 0.9  # samples on [-0.9, 0.8] of the domain [-1, 1]
     model.update_grid(x, input_bounds=(torch.tensor([-1.0]), torch.tensor([1.0])))
-    points = bspline.grid_points(model.layers[0].grid, 3)
+    points = grids.grid_points(model.layers[0].grid, 3)
     assert points[0, 0] == -1.0 and points[0, -1] == 1.0
     assert (points.diff(dim=1) > 0).all()
     hidden = model.layers[0](x)
-    inner = bspline.grid_points(model.layers[1].grid, 3)  # hidden layers follow their samples
+    inner = grids.grid_points(model.layers[1].grid, 3)  # hidden layers follow their samples
     torch.testing.assert_close(inner[:, 0], hidden.min(dim=0).values)
 
 

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from kanbench.models import bspline
+from kanbench.models import bspline, grids
 from kanbench.models.kan import SplineGridLayer
 from kanbench.models.stack import (
     LayerStack,
@@ -95,7 +95,7 @@ class GroupedKANLayer(SplineGridLayer):
         self.groups, self.rank, self.spline_order = groups, rank, spline_order
         self.grid_eps, self.noise_scale, self.form = grid_eps, noise_scale, form
         factory = {"dtype": dtype or torch.get_default_dtype(), "device": device}
-        grid = bspline.uniform_grid(groups, grid_size, spline_order, tuple(grid_range), **factory)
+        grid = grids.uniform_grid(groups, grid_size, spline_order, tuple(grid_range), **factory)
         self.register_buffer("grid", grid)
         self.register_buffer("group_of", group_index(in_features, groups).to(device))
         n_bases = grid_size + spline_order
@@ -184,7 +184,7 @@ class GroupedKANLayer(SplineGridLayer):
         alike)."""
         check_samples(x, self.in_features)
         x = x.to(self.grid.dtype)
-        points = bspline.grid_points(self.grid, self.spline_order).clone()  # (groups, G + 1)
+        points = grids.grid_points(self.grid, self.spline_order).clone()  # (groups, G + 1)
         for g in range(self.groups):
             members = (self.group_of == g).nonzero().flatten()
             pooled = x[:, members].reshape(-1, 1)  # (batch * members, 1)
@@ -192,10 +192,10 @@ class GroupedKANLayer(SplineGridLayer):
             if bounds is not None:
                 lo, hi = bounds[0].to(x)[members].min(), bounds[1].to(x)[members].max()
                 group_bounds = (lo.reshape(1), hi.reshape(1))
-            new = bspline.grid_points_from_samples(
+            new = grids.grid_points_from_samples(
                 pooled, self.grid_size, self.grid_eps, group_bounds, margin
             )
-            points[g] = bspline.keep_degenerate(new, points[g : g + 1])[0]
+            points[g] = grids.keep_degenerate(new, points[g : g + 1])[0]
         self._set_grid(bspline.extend_grid(points, self.spline_order), refit)
 
     def extra_repr(self) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from kanbench.models import bspline
+from kanbench.models import bspline, grids
 from kanbench.models.forms import FORMS, InputCache, kan_linear
 from kanbench.models.functions import get_function
 from kanbench.models.stack import LayerStack, check_samples, check_width, set_parameter
@@ -68,7 +68,7 @@ class SplineGridLayer(nn.Module):
         refit=False the coefficients stay as they are, now on the new knots)."""
         if refit:
             old = self._spline_coef().detach()
-            coef = bspline.refit_coefficients(self.grid, old, grid, self.spline_order)
+            coef = grids.refit_coefficients(self.grid, old, grid, self.spline_order)
         self.grid = grid.to(self.grid)
         self._knots = None
         if refit:
@@ -77,7 +77,7 @@ class SplineGridLayer(nn.Module):
     @torch.no_grad()
     def refine(self, new_grid_size: int) -> None:
         """Grid extension to G' >= G intervals (Eq. 2.16): knots follow the old spacing."""
-        grid = bspline.refined_grid(self.grid, self.spline_order, new_grid_size)
+        grid = grids.refined_grid(self.grid, self.spline_order, new_grid_size)
         if grid is not None:
             self._set_grid(grid)
 
@@ -129,7 +129,7 @@ class KANLayer(SplineGridLayer):
         self.grid_eps = grid_eps
         self.init, self.noise_scale, self.form = init, noise_scale, form
         factory = {"dtype": dtype or torch.get_default_dtype(), "device": device}
-        grid = bspline.uniform_grid(
+        grid = grids.uniform_grid(
             in_features, grid_size, spline_order, tuple(grid_range), **factory
         )
         self.register_buffer("grid", grid)
@@ -164,7 +164,7 @@ class KANLayer(SplineGridLayer):
 
     def _fit_noise(self) -> Tensor:
         """pykan's initial coefficients: the spline through noise at the G + 1 grid points."""
-        points = bspline.grid_points(self.grid, self.spline_order)  # (in, G + 1)
+        points = grids.grid_points(self.grid, self.spline_order)  # (in, G + 1)
         noise = (
             torch.rand(self.out_features, *points.shape, dtype=points.dtype, device=points.device)
             - 0.5
@@ -359,15 +359,15 @@ class KANLayer(SplineGridLayer):
         """Adapt the grid to samples x (batch, in) and refit c so that phi is kept (§2.4).
 
         The new grid points mix empirical quantiles and a uniform grid on [min, max] of
-        each input by grid_eps (bspline.grid_points_from_samples); bounds (lo, hi), each
+        each input by grid_eps (grids.grid_points_from_samples); bounds (lo, hi), each
         (in,), widen that range to a known input domain, and margin by that fraction of
         it on each side. An input whose samples are (nearly) constant keeps its grid.
         refit=False moves the grid and keeps c (placing a fresh layer's grid on its data).
         """
         check_samples(x, self.in_features)
         x = x.to(self.grid.dtype)
-        points = bspline.grid_points_from_samples(x, self.grid_size, self.grid_eps, bounds, margin)
-        points = bspline.keep_degenerate(points, bspline.grid_points(self.grid, self.spline_order))
+        points = grids.grid_points_from_samples(x, self.grid_size, self.grid_eps, bounds, margin)
+        points = grids.keep_degenerate(points, grids.grid_points(self.grid, self.spline_order))
         self._set_grid(bspline.extend_grid(points, self.spline_order), refit)
 
     def extra_repr(self) -> str:
