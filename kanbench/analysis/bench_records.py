@@ -15,9 +15,13 @@ import numpy as np
 import pandas as pd
 
 from kanbench.analysis.records import SUPPORTED_SCHEMAS, as_folders
+from kanbench.families import FAMILIES
 
 log = logging.getLogger(__name__)
 
+# bench-only forms (kanbench.bench): the KAN forced into one form, and pykan
+_BENCH_FORMS = ("kan_dense", "kan_sparse")
+_REFERENCES = ("pykan", "pykan_speed")
 BENCH_TIMES = ("fwd_ms", "fwd_bwd_ms", "adam_ms", "lbfgs_ms")
 BENCH_VALUES = (*BENCH_TIMES, "peak_mb", "samples_per_s")
 BENCH_GOALS = {
@@ -47,7 +51,8 @@ def load_bench(folders: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.D
     KAN's largest hidden width) and, for every value of BENCH_VALUES, <value>_ratio: the
     family's value over that of the case's MLP; fwd_bwd_over_kan: the family's
     forward+backward time over that of the case's KAN (automatic form). Rows come in
-    ladder order, then by N, G and batch. Unreadable files are skipped with a warning; a
+    ladder order, then by N, G, batch and family (the KAN, its forced forms, the
+    registry's other families, pykan). Unreadable files are skipped with a warning; a
     file of an unknown schema raises ValueError, as does finding no record.
     """
     rows = []
@@ -93,8 +98,7 @@ def load_bench(folders: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.D
     frame["fwd_bwd_over_kan"] = frame["fwd_bwd_ms"] / frame["bench_id"].map(kan)
     order = {name: i for i, name in enumerate(("n", "grid", "batch", "custom"))}
     frame["_order"] = frame["ladder"].map(order).fillna(len(order))
-    families = ("kan", "kan_dense", "kan_sparse", "rbfkan", "chebykan", "grouped", "mlp")
-    families += ("pykan", "pykan_speed")
+    families = ("kan", *_BENCH_FORMS, *(f for f in FAMILIES if f != "kan"), *_REFERENCES)
     frame["_family"] = frame["family"].map({f: i for i, f in enumerate(families)})
     keys = ["_order", "mlp_n_params", "grid_size", "batch", "bench_id", "_family"]
     frame = frame.sort_values(keys, kind="stable")

@@ -7,30 +7,30 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from kanbench.analysis.series import FAMILY_NAMES, GRID_VARIABLE, N_VARIABLE
-from kanbench.analysis.stages import GAP_LIMIT
-from kanbench.analysis.tables import FLAGGED_COLUMNS
+from kanbench.analysis.series import GRID_VARIABLE, N_VARIABLE, family_labels
+from kanbench.analysis.stages import GAP_LIMIT, is_staged
+from kanbench.analysis.tables import FLAGGED_COLUMNS, THEORY_KAN, THEORY_MLP
 from kanbench.analysis.text import finite, format_interval, number, stalled_mark, window_text
 
 
 def summary_markdown_frame(summary: pd.DataFrame, thresholds: Sequence[float]) -> pd.DataFrame:
     """The summary table with its numbers formatted for reading (one cell per quantity):
-    a KAN-like family's alpha in edges·G beside the theory k + 1, the MLP's in N beside
-    4/d."""
-    families = [(f, name) for f, name in FAMILY_NAMES.items() if f"alpha_{f}" in summary]
+    a staged family's alpha in edges·G (the KAN's beside the theory k + 1), the others'
+    in N (the MLP's beside 4/d)."""
+    families = [(f, name) for f, name in family_labels().items() if f"alpha_{f}" in summary]
     rows = []
     for _, r in summary.iterrows():
         row = {"task": r["task"], "d": number(r["d"], "int")}
         for key, label in families:
-            header = N_VARIABLE if key == "mlp" else GRID_VARIABLE
+            header = GRID_VARIABLE if is_staged(key) else N_VARIABLE
             other = "" if r[f"variable_{key}"] == header else f" (in {r[f'variable_{key}']})"
             alpha = format_interval(r[f"alpha_{key}"], r[f"alpha_lo_{key}"], r[f"alpha_hi_{key}"])
             alpha = stalled_mark(alpha + other if alpha else "", r[f"stalled_{key}"])
             row[f"{label} series"] = r[f"series_{key}"] or "-"
             row[f"α {label} in {header}"] = alpha or r[f"note_{key}"] or "no fit"
-            if key == "kan":
+            if key == THEORY_KAN:
                 row[f"theory KAN k+1 in {GRID_VARIABLE}"] = number(r["alpha_theory_kan"])
-            if key == "mlp":
+            if key == THEORY_MLP:
                 row[f"theory MLP 4/d in {N_VARIABLE}"] = number(r["alpha_theory_mlp"])
             row[f"α {label} window"] = r[f"window_{key}"]
             row[f"α {label} interval"] = r[f"interval_{key}"]

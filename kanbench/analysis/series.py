@@ -1,13 +1,16 @@
 """The series of a stage frame and their points: which stages make one scaling curve, its
 frontier, and the variable its primary alpha is in.
 
-A staged run (KAN, or any family but 'mlp') gives one point per grid stage, and each
-shape of a staged family is a series; MLP runs give a series per depth. A family run at
+The families are those the registry reports (kanbench.families: Family.reported), in its
+order. A run of a staged family (the KAN and its variants: Family.staged) gives one point
+per stage of its size knob, and each shape of a staged family is a series; the runs of a
+family that is not staged (the MLP) give a series per depth. A family run at
 several shapes or depths also gets a *frontier*: in each log-spaced bin of N (Yu et al.
 2024) the run of lowest TRAIN RMSE (test RMSE only for a record without one), drawn and
 fitted by its test RMSE, so the test set selects nothing. N follows a convention:
 "trainable" (``n_params``) or "paper" (``n_params_paper``). Staged points also carry the
-grid variable edges x G (edges = sum_l w_l w_{l+1} of the shape).
+grid variable edges x G (edges = sum_l w_l w_{l+1} of the shape, G the family's size
+knob), the variable of a staged series' primary alpha; the others' is N.
 """
 
 from __future__ import annotations
@@ -18,21 +21,29 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from kanbench.analysis.stages import grid_variable, optimality_columns, param_count, usable
+from kanbench.analysis.stages import (
+    grid_variable,
+    is_staged,
+    optimality_columns,
+    param_count,
+    usable,
+)
+from kanbench.families import FAMILIES
 from kanbench.fits import Window
 
 GRID_VARIABLE = "edges·G"  # the variable of a staged family's primary alpha
 N_VARIABLE = "N"
 VARIABLE_COLUMNS = {N_VARIABLE: "N", GRID_VARIABLE: "edges_g"}  # each variable's column
 DEFAULT_BINS_PER_DECADE = 5
-# the families the summary reports, in its order; kan and mlp always, the others when run
-FAMILY_NAMES = {
-    "kan": "KAN",
-    "rbfkan": "RBF KAN",
-    "chebykan": "Chebyshev KAN",
-    "grouped": "grouped KAN",
-    "mlp": "MLP",
-}
+
+
+def family_labels() -> dict[str, str]:
+    """The families the analysis reports, name -> label, in the registry's order (the
+    registry's Family.reported and Family.label)."""
+    return {name: f.label for name, f in FAMILIES.items() if f.reported}
+
+
+FAMILY_NAMES = family_labels()  # as the registry was at import (the plots' and report's)
 
 
 def log_bins(n: np.ndarray, bins_per_decade: int = DEFAULT_BINS_PER_DECADE) -> np.ndarray:
@@ -92,12 +103,12 @@ class SeriesSpec:
 
 def series_specs(stages: pd.DataFrame, convention: str = "trainable") -> list[SeriesSpec]:
     """The series of every task: each staged family (KAN and its variants) per (shape, k,
-    variant), the MLP per depth, and the frontiers.
+    variant), a family that is not staged (the MLP) per depth, and the frontiers.
 
     The primary series of a family, the one the summary reports, is its single series or,
-    with several, its frontier; for MLPs always the MLP frontier. Only usable stages
-    (complete, finite test RMSE) take part; N is by `convention`, edges_g the grid
-    variable, and the optimality columns come along.
+    with several, its frontier; for a family that is not staged always its frontier.
+    Only usable stages (complete, finite test RMSE) take part; N is by `convention`,
+    edges_g the grid variable, and the optimality columns come along.
     """
     frame = optimality_columns(stages)
     frame = frame[usable(frame)].copy()
@@ -108,15 +119,22 @@ def series_specs(stages: pd.DataFrame, convention: str = "trainable") -> list[Se
     specs: list[SeriesSpec] = []
     for task in sorted(frame["task"].unique()):
         of_task = frame[frame["task"] == task]
-        for family, label in FAMILY_NAMES.items():
-            if family != "mlp":
-                specs += _staged_series(task, family, label, of_task[of_task["family"] == family])
-        mlp = of_task[of_task["family"] == "mlp"]
-        if not mlp.empty:
-            for depth in sorted(mlp["depth"].dropna().unique()):
-                members = mlp[mlp["depth"] == depth]
-                specs.append(SeriesSpec(task, "mlp", f"MLP depth {depth}", "all", False, members))
-            specs.append(SeriesSpec(task, "mlp", "MLP frontier", "frontier", True, mlp))
+        for family, label in family_labels().items():
+            series = _staged_series if is_staged(family) else _depth_series
+            specs += series(task, family, label, of_task[of_task["family"] == family])
+    return specs
+
+
+def _depth_series(task: str, family: str, label: str, rows: pd.DataFrame) -> list[SeriesSpec]:
+    """The series of one task of a family that is not staged: one per depth, and their
+    frontier (its primary series)."""
+    if rows.empty:
+        return []
+    specs = []
+    for depth in sorted(rows["depth"].dropna().unique()):
+        members = rows[rows["depth"] == depth]
+        specs.append(SeriesSpec(task, family, f"{label} depth {depth}", "all", False, members))
+    specs.append(SeriesSpec(task, family, f"{label} frontier", "frontier", True, rows))
     return specs
 
 
@@ -180,7 +198,7 @@ def fit_variable(spec: SeriesSpec) -> str:
 
 def series_variable(family: str, members: pd.DataFrame) -> str:
     """The variable of a family's series of these (prepared) members (fit_variable)."""
-    if family == "mlp":
+    if not is_staged(family):
         return N_VARIABLE
     grid = members["edges_g"].to_numpy(dtype=float)
     return GRID_VARIABLE if grid.size and np.all(np.isfinite(grid) & (grid > 0)) else N_VARIABLE

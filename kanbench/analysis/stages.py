@@ -1,6 +1,11 @@
 """Columns computed per stage: N by a counting convention, the grid variable edges x G,
 usability as a curve point, and the optimality columns (gap to the least-squares optimum
-and the stalled-stage flag)."""
+and the stalled-stage flag).
+
+Whether a stage is of a staged family (trained through a size schedule, its size knob in
+grid_size) is the family registry's word (kanbench.families, Family.staged); a family
+name the registry does not know (a record of another version) counts as not staged.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from kanbench.families import FAMILIES, staged_families
+
 CONVENTIONS = ("trainable", "paper")
 CONVENTION_COLUMNS = {"trainable": "n_params", "paper": "n_params_paper"}
 GAP_LIMIT = 3.0  # a stage whose train RMSE exceeds this multiple of its optimum is flagged
@@ -17,6 +24,17 @@ STALL_RATIO = 0.9  # a stage without an optimum whose train RMSE fell by less is
 OUTLIER_FACTOR = 10.0  # a stage this far above its seeds' median train RMSE is flagged ...
 OUTLIER_SEEDS = 3  # ... when at least this many seeds ran it
 INTERPOLATION_SHARE = 0.5  # flags need N <= this share of n_train (see optimality_columns)
+
+
+def is_staged(name: str) -> bool:
+    """Whether a family is staged (the registry's Family.staged); False for a name the
+    registry does not know."""
+    return name in FAMILIES and FAMILIES[name].staged
+
+
+def staged_mask(families: pd.Series) -> np.ndarray:
+    """is_staged of each family name of a column (e.g. a stage frame's "family")."""
+    return families.isin(staged_families()).to_numpy(dtype=bool)
 
 
 def param_count(stages: pd.DataFrame, convention: str = "trainable") -> pd.Series:
@@ -48,11 +66,12 @@ def _edges(shape) -> float:
 
 def grid_variable(stages: pd.DataFrame) -> pd.Series:
     """The grid variable edges x G of each stage (edges = sum_l w_l w_{l+1} over its shape,
-    G its grid_size), the variable of the KAN theory rate k + 1; NaN for an MLP stage or
-    one without a shape or a grid size."""
+    G its grid_size: the family's size knob), the variable of the KAN theory rate k + 1;
+    NaN for a stage of a family that is not staged (an MLP's) or one without a shape or a
+    grid size."""
     edges = stages["shape"].map(_edges).astype(float)
     grid = pd.to_numeric(stages["grid_size"], errors="coerce").astype(float)
-    return (edges * grid).where(stages["family"] != "mlp")
+    return (edges * grid).where(staged_mask(stages["family"]))
 
 
 def usable(stages: pd.DataFrame) -> pd.Series:
@@ -71,7 +90,7 @@ def _n_train(config) -> float:
 def optimality_columns(stages: pd.DataFrame) -> pd.DataFrame:
     """A copy of the stage frame with n_train (from each run's config), gap (train_rmse /
     lsq_train_rmse, NaN without a positive optimum) and stall, the stalled-stage flag of a
-    staged stage (every family but 'mlp'):
+    stage of a staged family (is_staged):
 
     - 'above its optimum': gap > GAP_LIMIT (3), when N <= n_train / 2 (near interpolation
       the optimum goes to 0 and the gap means nothing: a last layer of a [2, 5, 1] KAN at
@@ -103,7 +122,7 @@ def optimality_columns(stages: pd.DataFrame) -> pd.DataFrame:
     reference = np.isfinite(optimum) & (optimum > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["gap"] = np.where(reference, train / optimum, math.nan)
-    staged = (frame["family"] != "mlp").to_numpy()
+    staged = staged_mask(frame["family"])
     small = frame["n_params"].to_numpy(dtype=float) <= n_train * INTERPOLATION_SHARE
     above = staged & (frame["gap"].to_numpy() > GAP_LIMIT) & small
     not_falling = np.zeros(len(frame), dtype=bool)

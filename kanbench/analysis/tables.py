@@ -23,21 +23,26 @@ import pandas as pd
 from kanbench.analysis.fitting import DEFAULT_MIN_SEEDS, SeriesFit, fit_series
 from kanbench.analysis.series import (
     DEFAULT_BINS_PER_DECADE,
-    FAMILY_NAMES,
     GRID_VARIABLE,
     N_VARIABLE,
     SeriesSpec,
     build_series,
+    family_labels,
     prepared_members,
     series_specs,
 )
-from kanbench.analysis.stages import CONVENTIONS, GAP_LIMIT, param_count, usable
+from kanbench.analysis.stages import CONVENTIONS, GAP_LIMIT, is_staged, param_count, usable
 from kanbench.analysis.text import window_text
 from kanbench.fits import Window
 
 log = logging.getLogger(__name__)
 
-ALWAYS_REPORTED = ("kan", "mlp")
+# the families the theory lines are about: the B-spline KAN (alpha = k + 1 in edges x G, by
+# its spline order k; KAN paper Theorem 2.1) and the MLP (alpha = 4/d in N); the summary
+# has their columns even when they were not run, the other families' when they were
+THEORY_KAN = "kan"
+THEORY_MLP = "mlp"
+ALWAYS_REPORTED = (THEORY_KAN, THEORY_MLP)
 DEFAULT_THRESHOLDS = (1e-2, 1e-3, 1e-4)
 NOT_REACHED = "not reached"
 
@@ -138,7 +143,7 @@ def fits_table(fits: Sequence[SeriesFit]) -> pd.DataFrame:
 
 def _one_shape_series(specs: Sequence[SeriesSpec]) -> list[SeriesSpec]:
     """The staged series of one shape each (no frontier): every staged stage once."""
-    return [s for s in specs if s.family != "mlp" and s.kind == "all"]
+    return [s for s in specs if is_staged(s.family) and s.kind == "all"]
 
 
 FLAGGED_COLUMNS = ("task", "series", "seed", "G", "N", "train", "optimum", "gap", "flag")
@@ -210,15 +215,15 @@ def task_dimension(task: str, configs: Iterable[str] = ()) -> int | None:
 
 
 def theory_table(stages: pd.DataFrame) -> pd.DataFrame:
-    """Per task: d, the KAN spline orders k, alpha_theory_kan = k + 1 (a rate in edges x G)
-    and alpha_theory_mlp = 4/d (a rate in N)."""
+    """Per task: d, the spline orders k of THEORY_KAN, alpha_theory_kan = k + 1 (a rate in
+    edges x G) and alpha_theory_mlp = 4/d (a rate in N)."""
     rows = []
     for task in sorted(stages["task"].unique()):
         of_task = stages[stages["task"] == task]
         d = task_dimension(task, of_task["config"].unique())
         orders = sorted(
             int(k)
-            for k in of_task.loc[of_task["family"] == "kan", "spline_order"].dropna().unique()
+            for k in of_task.loc[of_task["family"] == THEORY_KAN, "spline_order"].dropna().unique()
         )
         rows.append(
             {
@@ -241,9 +246,10 @@ def n_to_reach(stages: pd.DataFrame, threshold: float, convention: str = "traina
 
 
 def reported_families(stages: pd.DataFrame) -> dict[str, str]:
-    """The families a summary has columns for: KAN and MLP always, others when run."""
+    """The families a summary has columns for, name -> label in the registry's order
+    (family_labels): those of ALWAYS_REPORTED always, the others when run."""
     present = set(stages["family"].unique())
-    return {f: name for f, name in FAMILY_NAMES.items() if f in ALWAYS_REPORTED or f in present}
+    return {f: name for f, name in family_labels().items() if f in ALWAYS_REPORTED or f in present}
 
 
 def summary_table(
@@ -254,7 +260,7 @@ def summary_table(
     convention: str = "trainable",
 ) -> pd.DataFrame:
     """One row per task: per family, the primary series' alpha in its own variable
-    (variable_<family>: edges·G for staged families, N for MLPs) with interval and method,
+    (variable_<family>: edges·G for staged families, N for the others) with interval and method,
     the plateau-aware alpha in the same variable, the window, the note and the count of
     stalled stages; the theory lines; best test RMSE and its N; and the N needed to reach
     each threshold (NOT_REACHED when no run of the family reaches it)."""
@@ -268,7 +274,7 @@ def summary_table(
             primary = fits[(fits["task"] == task) & (fits["family"] == family) & fits["primary"]]
             of_family = ok[(ok["task"] == task) & (ok["family"] == family)]
             fit = None if primary.empty else primary.iloc[0]
-            default = N_VARIABLE if family == "mlp" else GRID_VARIABLE
+            default = GRID_VARIABLE if is_staged(family) else N_VARIABLE
             variable = fit["variable"] if fit is not None else default
             suffix = "_grid" if variable == GRID_VARIABLE else ""
             row[f"series_{key}"] = fit["series"] if fit is not None else ""
