@@ -4,13 +4,13 @@ frontier, and the variable its primary alpha is in.
 The families are those the registry reports (kanbench.families: Family.reported), in its
 order. A run of a staged family (the KAN and its variants: Family.staged) gives one point
 per stage of its size knob, and each shape of a staged family is a series; the runs of a
-family that is not staged (the MLP) give a series per depth. A family run at
-several shapes or depths also gets a *frontier*: in each log-spaced bin of N (Yu et al.
-2024) the run of lowest TRAIN RMSE (test RMSE only for a record without one), drawn and
-fitted by its test RMSE, so the test set selects nothing. N follows a convention:
-"trainable" (``n_params``) or "paper" (``n_params_paper``). Staged points also carry the
-grid variable edges x G (edges = sum_l w_l w_{l+1} of the shape, G the family's size
-knob), the variable of a staged series' primary alpha; the others' is N.
+family that is not staged (the MLP) give a series per depth. A family run at several
+shapes or depths also gets a *frontier*: in each log-spaced bin of N (Yu et al. 2024) the
+run of lowest TRAIN RMSE (test RMSE only for a record without one), drawn and fitted by
+its test RMSE, so the test set selects nothing. N follows a convention: "trainable"
+(``n_params``) or "paper" (``n_params_paper``). Staged points also carry the grid
+variable edges x G (edges = sum_l w_l w_{l+1} of the shape, G the family's size knob),
+the variable of a staged series' primary alpha; the others' is N.
 """
 
 from __future__ import annotations
