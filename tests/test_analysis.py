@@ -5,6 +5,7 @@ import json
 import logging
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from scipy import stats
 from synthetic_runs import edges, law, power_law_members, write_run
 
 from kanbench import analysis as an
+from kanbench import families
 
 GRIDS = (3, 5, 7, 10, 15, 20, 30, 50, 100, 200, 500)
 
@@ -583,6 +585,37 @@ def test_tables_label_each_alpha_with_its_variable_and_set_kan_beside_theory(tmp
     assert fits.loc["KAN [2,1,1] *", "window"] == "N 24-1515 (edges·G 9-1500)"
     assert fits.loc["MLP depth 3", "α in edges·G"] == "-"
     assert fits.loc["MLP depth 3", "interval"].endswith("ignores seed-to-seed spread")
+
+
+def test_a_staged_family_new_to_the_registry_is_reported_and_fitted_in_edges_g(
+    tmp_path, monkeypatch
+):
+    fourier = replace(families.FAMILIES["kan"], name="fourierkan", label="Fourier KAN", knob="K")
+    monkeypatch.setitem(families.FAMILIES, "fourierkan", fourier)
+    write_run(tmp_path, "fourierkan", _grid_law(GRIDS, 3.0), grids=GRIDS)
+    write_run(tmp_path, "mlp", lambda n: law(n, 1.0), widths=[2, 4, 8, 16, 32], grids=GRIDS[:5])
+    analysis = an.analyse(an.load_records(tmp_path))
+    fit = analysis.fits.set_index("series").loc["Fourier KAN [2,1,1]"]
+    assert fit["family"] == "fourierkan" and fit["variable"] == "edges·G"
+    row = analysis.summary.iloc[0]
+    assert row["variable_fourierkan"] == "edges·G" and row["alpha_fourierkan"] == pytest.approx(3.0)
+    summary = an.summary_markdown_frame(analysis.summary, (1e-2,))
+    assert summary.loc[0, "α Fourier KAN in edges·G"].startswith("3.00")
+    assert an.optimality_table(an.series_specs(analysis.stages))["series"].tolist() == [
+        "Fourier KAN [2,1,1]"
+    ]
+
+
+def test_a_family_the_registry_does_not_know_is_loaded_but_not_analysed(tmp_path):
+    write_run(tmp_path, "kan_retired", _grid_law(GRIDS, 3.0), grids=GRIDS)
+    write_run(tmp_path, "kan", _grid_law(GRIDS, 4.0), grids=GRIDS)
+    stages = an.load_records(tmp_path)
+    assert set(stages["family"]) == {"kan", "kan_retired"}
+    assert {s.family for s in an.series_specs(stages)} == {"kan"}
+    retired = stages["family"] == "kan_retired"
+    assert an.grid_variable(stages)[retired].isna().all()
+    assert not (stages.loc[retired, "stall"] != "").any()
+    assert "alpha_kan_retired" not in an.analyse(stages).summary
 
 
 def test_points_carry_the_optimum_and_the_gap(tmp_path):
