@@ -590,19 +590,19 @@ def test_tables_label_each_alpha_with_its_variable_and_set_kan_beside_theory(tmp
 def test_a_staged_family_new_to_the_registry_is_reported_and_fitted_in_edges_g(
     tmp_path, monkeypatch
 ):
-    fourier = replace(families.FAMILIES["kan"], name="fourierkan", label="Fourier KAN", knob="K")
-    monkeypatch.setitem(families.FAMILIES, "fourierkan", fourier)
-    write_run(tmp_path, "fourierkan", _grid_law(GRIDS, 3.0), grids=GRIDS)
+    newcomer = replace(families.FAMILIES["kan"], name="newkan", label="new KAN", knob="K")
+    monkeypatch.setitem(families.FAMILIES, "newkan", newcomer)
+    write_run(tmp_path, "newkan", _grid_law(GRIDS, 3.0), grids=GRIDS)
     write_run(tmp_path, "mlp", lambda n: law(n, 1.0), widths=[2, 4, 8, 16, 32], grids=GRIDS[:5])
     analysis = an.analyse(an.load_records(tmp_path))
-    fit = analysis.fits.set_index("series").loc["Fourier KAN [2,1,1]"]
-    assert fit["family"] == "fourierkan" and fit["variable"] == "edges·G"
+    fit = analysis.fits.set_index("series").loc["new KAN [2,1,1]"]
+    assert fit["family"] == "newkan" and fit["variable"] == "edges·G"
     row = analysis.summary.iloc[0]
-    assert row["variable_fourierkan"] == "edges·G" and row["alpha_fourierkan"] == pytest.approx(3.0)
+    assert row["variable_newkan"] == "edges·G" and row["alpha_newkan"] == pytest.approx(3.0)
     summary = an.summary_markdown_frame(analysis.summary, (1e-2,))
-    assert summary.loc[0, "α Fourier KAN in edges·G"].startswith("3.00")
+    assert summary.loc[0, "α new KAN in edges·G"].startswith("3.00")
     assert an.optimality_table(an.series_specs(analysis.stages))["series"].tolist() == [
-        "Fourier KAN [2,1,1]"
+        "new KAN [2,1,1]"
     ]
 
 
