@@ -11,19 +11,42 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from kanbench.families import FAMILIES
 from kanbench.plots.figure import Drawn, Layer, family_colour, log_axes, save
 
-_BENCH_STYLE = {
+BASELINE = "mlp"  # the family every bench ratio divides by: the case's matched MLP
+# the bench's own forms (and its names for the KAN and the MLP); the registry's other staged
+# families are drawn between them, each at the KAN's N, in its colour and label
+_KAN_FORMS = {
     "kan": {"color": family_colour("kan"), "marker": "o", "label": "KAN (automatic form)"},
     "kan_dense": {"color": "C2", "marker": "s", "label": "KAN, dense form"},
     "kan_sparse": {"color": "C3", "marker": "^", "label": "KAN, sparse form"},
-    "rbfkan": {"color": "C6", "marker": "P", "label": "RBF KAN (same N)"},
-    "chebykan": {"color": "C8", "marker": "X", "label": "Chebyshev KAN (same N)"},
-    "grouped": {"color": "C9", "marker": "*", "label": "grouped KAN, 1 group (same N)"},
-    "mlp": {"color": family_colour("mlp"), "marker": "D", "label": "matched MLP"},
+}
+_OTHERS = {
+    BASELINE: {"color": family_colour(BASELINE), "marker": "D", "label": "matched MLP"},
     "pykan": {"color": "C4", "marker": "v", "label": "pykan 0.2.8"},
     "pykan_speed": {"color": "C5", "marker": "<", "label": "pykan 0.2.8, speed()"},
 }
+_VARIANT_MARKERS = ("P", "X", "*", "h", "p", "d", "H", "8")
+
+
+def bench_styles() -> dict[str, dict]:
+    """The style (color, marker, label) of each family a bench figure draws, in legend
+    order: the KAN's forms, every other staged family the registry reports (its colour,
+    its label + ' (same N)', a marker of its own), the matched MLP and pykan."""
+    styles = dict(_KAN_FORMS)
+    variants = [
+        f for f in FAMILIES.values() if f.staged and f.reported and f.name not in _KAN_FORMS
+    ]
+    for index, variant in enumerate(variants):
+        styles[variant.name] = {
+            "color": variant.colour,
+            "marker": _VARIANT_MARKERS[index % len(_VARIANT_MARKERS)],
+            "label": f"{variant.label} (same N)",
+        }
+    return {**styles, **_OTHERS}
+
+
 # (stem, ladder, x column, x label, value, value label, ratio target or None, caption)
 BENCH_FIGURES = (
     (
@@ -87,7 +110,7 @@ def bench_figure(
     left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     layers: list[Layer] = []
     by_grid = ladder == "grid"
-    for family, style in _BENCH_STYLE.items():
+    for family, style in bench_styles().items():
         part = rows[rows["family"] == family].sort_values(x)
         part = part[np.isfinite(part[value].to_numpy(dtype=float))]
         if part.empty:
@@ -97,10 +120,10 @@ def bench_figure(
             xs, ys, "-", marker=style["marker"], color=style["color"], ms=4, label=style["label"]
         )
         layers.append(Layer(ylabel, "points", style["label"], xs, ys, family))
-        if family == "mlp" and not by_grid:
+        if family == BASELINE and not by_grid:
             continue
         if by_grid:
-            if family == "mlp" or 5 not in part[x].to_numpy():
+            if family == BASELINE or 5 not in part[x].to_numpy():
                 continue
             ratio = ys / ys[part[x].to_numpy() == 5][0]
         else:

@@ -1,5 +1,6 @@
 """Training cost against N from the stage records (wall time of a stage, seconds per
-step), per family; not a benchmark (kanbench.plots.bench draws the bench study)."""
+step), per family the registry reports; not a benchmark (kanbench.plots.bench draws the
+bench study)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from kanbench.analysis import FAMILY_NAMES, param_count, usable
-from kanbench.plots.figure import MARKERS, Drawn, Layer, family_colour, log_axes
+from kanbench.analysis import param_count, usable
+from kanbench.families import FAMILIES
+from kanbench.plots.figure import MARKERS, Drawn, Layer, log_axes
 
 
 def cost_figure(stages: pd.DataFrame, convention: str = "trainable") -> Drawn:
@@ -21,23 +23,25 @@ def cost_figure(stages: pd.DataFrame, convention: str = "trainable") -> Drawn:
     axes = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     layers: list[Layer] = []
     tasks = sorted(frame["task"].unique())
+    reported = [f for f in FAMILIES.values() if f.reported]  # in the registry's order
     for ax, column, ylabel in zip(
         axes,
         ("wall_s", "s_per_step"),
         ("wall time of the stage (s)", "seconds per step"),
         strict=True,
     ):
-        for family, label in FAMILY_NAMES.items():
-            color = family_colour(family)
+        for family in reported:
             for t_index, task in enumerate(tasks):
-                rows = frame[(frame["family"] == family) & (frame["task"] == task)]
+                rows = frame[(frame["family"] == family.name) & (frame["task"] == task)]
                 rows = rows[np.isfinite(rows[column].to_numpy(dtype=float))].sort_values("N")
                 if rows.empty:
                     continue
                 x, y = rows["N"].to_numpy(dtype=float), rows[column].to_numpy(dtype=float)
-                name = label if len(tasks) == 1 else f"{label} {task}"
-                ax.plot(x, y, MARKERS[t_index % len(MARKERS)], color=color, ms=4, label=name)
-                layers.append(Layer(column, "points", name, x, y, family))
+                name = family.label if len(tasks) == 1 else f"{family.label} {task}"
+                ax.plot(
+                    x, y, MARKERS[t_index % len(MARKERS)], color=family.colour, ms=4, label=name
+                )
+                layers.append(Layer(column, "points", name, x, y, family.name))
         log_axes(ax)
         ax.set_xlabel(f"N ({convention} parameters)", fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)

@@ -1,5 +1,6 @@
 """What every figure shares: the record of what a plot drew (Layer, Drawn), saving it, log
-axes with plain tick labels, the marker cycle and the colour a family is shown with.
+axes with plain tick labels, the marker cycle and the colour a family is shown with (from
+the family registry, kanbench.families).
 
 Every figure draws on its own matplotlib Figure (no pyplot, no global backend switch;
 saving renders through Agg).
@@ -15,6 +16,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
+
+from kanbench.families import FAMILIES
 
 FORMATS = ("png", "pdf")
 MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">")
@@ -83,9 +86,7 @@ def log_axes(ax, x: bool = True, y: bool = True) -> None:
             axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
 
 
-_FAMILY_COLORS = {"kan": "C0", "mlp": "C1", "rbfkan": "C2", "chebykan": "C4", "grouped": "C9"}
-
-
 def family_colour(name: str) -> str:
-    """The colour a family's points and lines are drawn in (C7 for a family not known)."""
-    return _FAMILY_COLORS.get(name, "C7")
+    """The colour a family's points and lines are drawn in: its registry entry's (C7 for a
+    name the registry does not know)."""
+    return FAMILIES[name].colour if name in FAMILIES else "C7"
