@@ -33,11 +33,13 @@ from kanbench import analysis as an
 from kanbench import store
 from kanbench.bench_report import BENCH_CSV_COLUMNS as BENCH_CSV_COLUMNS
 from kanbench.bench_report import write_bench_report
+from kanbench.families import FAMILIES
 from kanbench.plots import write_plots
 
 log = logging.getLogger(__name__)
 
 PAPER_STEPS = 1800  # LBFGS steps per model in the KAN paper (§3.1)
+_KNOB_WORDS = {"G": "grid", "D": "degree"}  # a staged family's size knob, in words
 DEFAULT_OUT = "results/report"
 
 
@@ -329,10 +331,11 @@ def _plural(word: str, values: str) -> str:
 
 
 def _run_lines(stages) -> list[str]:
-    """One line per family describing how its runs were trained, from their configs."""
+    """One line per reported family (in the registry's order) describing how its runs were
+    trained, from their configs."""
     lines = []
-    for family, label in an.FAMILY_NAMES.items():
-        configs = [c for c in _configs(stages[stages["family"] == family])]
+    for family in (f for f in FAMILIES.values() if f.reported):
+        configs = _configs(stages[stages["family"] == family.name])
         if not configs:
             continue
         common = (
@@ -341,10 +344,10 @@ def _run_lines(stages) -> list[str]:
             f"test points, {_plural('seed', _values(configs, 'seed'))}, restarts "
             f"{_values(configs, 'model', 'restarts')}"
         )
-        if family != "mlp":
-            knob = "degree" if family == "chebykan" else "grid"
+        if family.staged:
+            knob = _KNOB_WORDS.get(family.knob, family.knob)
             lines.append(
-                f"{label} runs ({len(configs)}): {knob} schedules "
+                f"{family.label} runs ({len(configs)}): {knob} schedules "
                 f"{_values(configs, 'model', 'grid_schedule')}, "
                 f"{_values(configs, 'model', 'steps_per_grid')} steps per {knob}; {common}."
             )
@@ -353,7 +356,7 @@ def _run_lines(stages) -> list[str]:
             fewer = [s for s in steps if s != PAPER_STEPS]
             depths = _plural("depth", _values(configs, "model", "depth"))
             lines.append(
-                f"{label} runs ({len(configs)}): {depths}; "
+                f"{family.label} runs ({len(configs)}): {depths}; "
                 f"{', '.join(str(s) for s in steps)} steps per size"
                 + (f" (the paper trains {PAPER_STEPS})" if fewer else "")
                 + f"; {common}."
