@@ -1,4 +1,5 @@
-"""kanbench-report and kanbench.plots: a fixture study end to end, plots equal tables, bad input."""
+"""kanbench-report and kanbench.plots: a fixture study end to end, plots equal tables, bad input,
+families drawn and reported as the registry says."""
 
 import math
 import re
@@ -10,6 +11,7 @@ from synthetic_runs import law, write_run
 
 from kanbench import analysis as an
 from kanbench import plots
+from kanbench.families import FAMILIES, Family, StagedConfig
 from kanbench.report import build_parser, main, settings_from_args
 
 
@@ -259,3 +261,61 @@ def test_a_failing_write_is_one_line_exit_1(tmp_path, capsys, monkeypatch):
     assert main([str(folder), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "cannot write" in err and "No space left on device" in err
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _colours(drawn) -> dict[str, str]:
+    """The colour of each labelled line of a figure, by label."""
+    lines = [line for ax in drawn.figure.axes for line in ax.get_lines()]
+    return {line.get_label(): line.get_color() for line in lines}
+
+
+def test_series_are_drawn_in_their_familys_registry_colour(study):
+    analysis = an.analyse(an.load_records(study))
+    colours = _colours(plots.scaling_figure(analysis, "exp_sin_y2"))
+    fits = analysis.fits[analysis.fits["task"] == "exp_sin_y2"]
+    for _, fit in fits.iterrows():
+        assert colours[fit["series"]] == FAMILIES[fit["family"]].colour, fit["series"]
+    cost = _colours(plots.cost_figure(an.load_records(study)))
+    for name in ("kan", "mlp"):
+        label = FAMILIES[name].label
+        assert {c for key, c in cost.items() if key.startswith(f"{label} ")} == {
+            FAMILIES[name].colour
+        }
+
+
+@pytest.fixture
+def fourierkan(monkeypatch):
+    """A staged family registered after the plots and the report were written."""
+    entry = Family("fourierkan", "Fourier KAN", StagedConfig, colour="C5", knob="D")
+    monkeypatch.setitem(FAMILIES, "fourierkan", entry)
+    return entry
+
+
+def test_a_newly_registered_family_is_drawn_and_reported_with_no_edit(tmp_path, fourierkan):
+    folder = tmp_path / "runs"
+    write_run(folder, "kan", lambda n: law(n, 2.0))
+    write_run(folder, "fourierkan", lambda n: law(n, 1.5))
+    cost = plots.cost_figure(an.load_records(folder))
+    assert set(cost.data()["label"]) == {"KAN", "Fourier KAN"}
+    assert _colours(cost)["Fourier KAN"] == "C5"
+
+    rows = [
+        {"ladder": "n", "status": "ok", "family": family, "n_params": n, "fwd_bwd_ms": ms}
+        for family, scale in (("kan", 2.0), ("fourierkan", 3.0), ("mlp", 1.0))
+        for n, ms in ((100, scale), (1000, 4 * scale))
+    ]
+    frame = pd.DataFrame(rows)
+    frame["fwd_bwd_ms_ratio"] = frame["fwd_bwd_ms"] / frame["n_params"].map({100: 1.0, 1000: 4.0})
+    drawn = plots.bench_figure(frame, "n", "n_params", "N", "fwd_bwd_ms", "ms", 1.5)
+    ratio = drawn.data(panel="ratio")
+    shown = ratio[ratio["series"] == "fourierkan"]
+    assert set(shown["label"]) == {"Fourier KAN (same N)"} and shown["y"].tolist() == [3.0, 3.0]
+    assert _colours(drawn)["Fourier KAN (same N)"] == "C5"
+
+    assert main([str(folder), "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "- Fourier KAN runs (1): degree schedules [3, 5, 10" in text
+    assert "steps per degree;" in text
