@@ -110,3 +110,12 @@ def test_each_staged_family_trains_through_the_runner(name, tmp_path):
     assert [r["grid_size"] for r in staged] == [entry.min_size + 1, entry.min_size + 3]
     assert all(r["family"] == name for r in result.records)
     assert all(r["n_params_paper"] > 0 for r in staged)
+
+
+def test_reported_families_and_bench_forms_have_colours_of_their_own():
+    from kanbench.plots.bench import bench_styles
+
+    reported = [f.colour for f in FAMILIES.values() if f.reported]
+    assert len(set(reported)) == len(reported)
+    drawn = [style["color"] for style in bench_styles().values()]
+    assert len(set(drawn)) == len(drawn)

@@ -19,13 +19,13 @@ BASELINE = "mlp"  # the family every bench ratio divides by: the case's matched 
 # families are drawn between them, each at the KAN's N, in its colour and label
 _KAN_FORMS = {
     "kan": {"color": family_colour("kan"), "marker": "o", "label": "KAN (automatic form)"},
-    "kan_dense": {"color": "C2", "marker": "s", "label": "KAN, dense form"},
+    "kan_dense": {"color": "C6", "marker": "s", "label": "KAN, dense form"},
     "kan_sparse": {"color": "C3", "marker": "^", "label": "KAN, sparse form"},
 }
 _OTHERS = {
     BASELINE: {"color": family_colour(BASELINE), "marker": "D", "label": "matched MLP"},
-    "pykan": {"color": "C4", "marker": "v", "label": "pykan 0.2.8"},
-    "pykan_speed": {"color": "C5", "marker": "<", "label": "pykan 0.2.8, speed()"},
+    "pykan": {"color": "C8", "marker": "v", "label": "pykan 0.2.8"},
+    "pykan_speed": {"color": "C7", "marker": "<", "label": "pykan 0.2.8, speed()"},
 }
 _VARIANT_MARKERS = ("P", "X", "*", "h", "p", "d", "H", "8")
 
