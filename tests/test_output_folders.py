@@ -33,7 +33,7 @@ def _out(folder):
     ("main", "args", "out"),
     [
         (_hydra_app(bench.main), ["bench=custom", "bench.custom.metrics=[fwd]"], _out),
-        (regress.main, [], lambda folder: ["--out", folder]),
+        (_hydra_app(regress.main), ["update=true"], _out),
         (symbolic.main, ["--tasks", "exp_sin_y2"], lambda folder: ["--out", folder]),
     ],
 )
