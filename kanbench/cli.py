@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 PARENT_POLL_S = 1.0  # how often a joblib worker checks that its sweep is still there
 _watching_parent = False
 PRINT_ONLY = ("cfg", "info", "help", "hydra_help", "shell_completion")  # Hydra's options
+MODES = ("run", "multirun", "cfg", "info", "shell_completion")  # Hydra takes one of them
 
 
 def _group_options(group: str) -> list[str]:
@@ -77,11 +78,14 @@ def refuse_bad_command(
     check: Callable[[list[str], argparse.Namespace], object],
 ) -> None:
     """Exit 2 with one line on stderr, before Hydra starts (so nothing is written, not even
-    Hydra's output folder), when the command has an option Hydra does not know, a group
-    option that does not exist, or, unless it only prints, overrides that check(overrides,
-    args) refuses with a ValueError."""
+    Hydra's output folder), when the command has an option Hydra does not know, two of its
+    modes (-m, --cfg, ...), a group option that does not exist, or, unless it only prints,
+    overrides that check(overrides, args) refuses with a ValueError."""
     args, unknown = parse_command(argv)
-    if unknown and unknown[0].startswith("-"):
+    modes = [f"--{m.replace('_', '-')}" for m in MODES if getattr(args, m, None)]
+    if len(modes) > 1:
+        problem = f"give only one of {', '.join(modes)}: Hydra runs one mode at a time"
+    elif unknown and unknown[0].startswith("-"):
         problem = f"unknown option {unknown[0]!r}; {prog} takes Hydra overrides key=value"
     elif unknown:  # Hydra's parser takes the overrides as one run of arguments
         problem = (

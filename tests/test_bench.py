@@ -257,6 +257,8 @@ def test_a_multirun_sweeps_a_bench_study(monkeypatch, tmp_path):
         (["fresh=maybe"], "fresh must be true or false"),
         (["-m", "bench.dtype=float32,float16"], r"job \[bench.dtype=float16 .*: bench.dtype must"),
         (["--preset", "quick"], "unknown option '--preset'"),
+        (["-m", "--cfg", "job"], "give only one of --multirun, --cfg"),
+        (["bench=full", "-m", "bench.threads=1,2"], "'bench.threads=1,2' is apart from the others"),
     ],
 )
 def test_a_bad_command_is_one_line_exit_2_and_writes_nothing(
