@@ -66,7 +66,7 @@ def parse_command(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     return get_args_parser().parse_known_args(list(argv))
 
 
-def only_prints(args: argparse.Namespace) -> bool:
+def _only_prints(args: argparse.Namespace) -> bool:
     """Whether the command only prints (--cfg, --info, --help, ...) and runs no job."""
     return any(getattr(args, key, None) for key in PRINT_ONLY)
 
@@ -94,7 +94,7 @@ def refuse_bad_command(
         )
     else:
         problem = check_group_choices(args.overrides, groups)
-    if problem is None and not only_prints(args):
+    if problem is None and not _only_prints(args):
         try:
             check(args.overrides, args)
         except ValueError as error:
