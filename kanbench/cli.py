@@ -1,12 +1,17 @@
-"""Command-line entry points over Hydra: each hands a composed config to one library call."""
+"""kanbench-train, and what every kanbench Hydra app shares: its command checked before
+Hydra starts (refuse_bad_command), and one job's errors turned into an exit status or, in
+a sweep, a log line (run_job). Each app hands a composed config to one library call.
+"""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -18,21 +23,22 @@ from omegaconf import DictConfig, OmegaConf
 from kanbench.config import register_library_tasks
 from kanbench.run import run
 from kanbench.store import RunLocked, write_failure
-from kanbench.sweep import CONFIG_GROUPS, check_sweep
+from kanbench.sweep import CONFIG_GROUPS, check_sweep, config_module
 
 log = logging.getLogger(__name__)
 PARENT_POLL_S = 1.0  # how often a joblib worker checks that its sweep is still there
 _watching_parent = False
+PRINT_ONLY = ("cfg", "info", "help", "hydra_help", "shell_completion")  # Hydra's options
+MODES = ("run", "multirun", "cfg", "info", "shell_completion")  # Hydra takes one of them
 
 
 def _group_options(group: str) -> list[str]:
     from hydra.core.config_store import ConfigStore
 
     if group == "hydra/launcher":  # kanbench's presets and the installed plugins' own
-        from hydra import initialize_config_module
         from hydra.core.global_hydra import GlobalHydra
 
-        with initialize_config_module("kanbench.conf", version_base="1.3"):
+        with config_module():
             return GlobalHydra.instance().config_loader().get_group_options(group)
     folder = Path(str(resources.files("kanbench.conf").joinpath(group)))
     files = [str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.yaml")]
@@ -40,9 +46,10 @@ def _group_options(group: str) -> list[str]:
     return sorted(set(files) | set(stored))
 
 
-def check_group_choices(argv: list[str]) -> str | None:
-    """A one-line error for `group=option` overrides naming an option that does not exist."""
-    groups = (*CONFIG_GROUPS, "hydra/launcher")
+def check_group_choices(argv: Sequence[str], groups: Sequence[str] = CONFIG_GROUPS) -> str | None:
+    """A one-line error for `group=option` overrides naming an option that does not exist
+    (groups: the app's config groups; hydra/launcher is always checked)."""
+    groups = (*groups, "hydra/launcher")
     for arg in argv:
         key, sep, value = arg.partition("=")
         if sep and key in groups and "," not in value and "(" not in value:
@@ -52,28 +59,75 @@ def check_group_choices(argv: list[str]) -> str | None:
     return None
 
 
-@hydra.main(version_base="1.3", config_path="pkg://kanbench.conf", config_name="train")
-def _train(cfg: DictConfig) -> str:
-    """One job; in a sweep it never raises, so that the other jobs go on (run() records it)."""
+def parse_command(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The command line as Hydra's own parser reads it, and the options it does not know."""
+    from hydra._internal.utils import get_args_parser
+
+    return get_args_parser().parse_known_args(list(argv))
+
+
+def _only_prints(args: argparse.Namespace) -> bool:
+    """Whether the command only prints (--cfg, --info, --help, ...) and runs no job."""
+    return any(getattr(args, key, None) for key in PRINT_ONLY)
+
+
+def refuse_bad_command(
+    prog: str,
+    argv: Sequence[str],
+    groups: Sequence[str],
+    check: Callable[[list[str], argparse.Namespace], object],
+) -> None:
+    """Exit 2 with one line on stderr, before Hydra starts (so nothing is written, not even
+    Hydra's output folder), when the command has an option Hydra does not know, two of its
+    modes (-m, --cfg, ...), a group option that does not exist, or, unless it only prints,
+    overrides that check(overrides, args) refuses with a ValueError."""
+    args, unknown = parse_command(argv)
+    modes = [f"--{m.replace('_', '-')}" for m in MODES if getattr(args, m, None)]
+    if len(modes) > 1:
+        problem = f"give only one of {', '.join(modes)}: Hydra runs one mode at a time"
+    elif unknown and unknown[0].startswith("-"):
+        problem = f"unknown option {unknown[0]!r}; {prog} takes Hydra overrides key=value"
+    elif unknown:  # Hydra's parser takes the overrides as one run of arguments
+        problem = (
+            f"override {unknown[0]!r} is apart from the others: give Hydra's options "
+            f"(-m, --cfg job) first, then every override"
+        )
+    else:
+        problem = check_group_choices(args.overrides, groups)
+    if problem is None and not _only_prints(args):
+        try:
+            check(args.overrides, args)
+        except ValueError as error:
+            problem = str(error)
+    if problem:
+        print(f"{prog}: error: {problem}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run_job(prog: str, work: Callable[[], str], write_failure_exit: int = 1) -> str:
+    """One job of a Hydra app: work()'s status. Alone, a ValueError is one line on stderr
+    and exit 2, a failed write one line and write_failure_exit, a run locked by another
+    process exit 3. In a sweep it never raises, so that the other jobs go on: the error is
+    logged and the job's status is "failed" (or "locked")."""
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     if in_sweep and "joblib" in str(HydraConfig.get().launcher.get("_target_", "")):
         _end_with_parent()
     try:
-        return run(OmegaConf.to_container(cfg, resolve=True)).status
+        return work()
     except ValueError as error:
         if not in_sweep:
-            print(f"kanbench-train: error: {error}", file=sys.stderr)
+            print(f"{prog}: error: {error}", file=sys.stderr)
             sys.exit(2)
         log.error("job failed: %s", error)
     except OSError as error:  # a write that failed: full disk, lost mount, permissions
         message = write_failure(error)
         if not in_sweep:
-            print(f"kanbench-train: error: {message}", file=sys.stderr)
-            sys.exit(1)
+            print(f"{prog}: error: {message}", file=sys.stderr)
+            sys.exit(write_failure_exit)
         log.error("job failed: %s", message)
     except RunLocked as error:  # another process trains this run: leave it to that one
         if not in_sweep:
-            print(f"kanbench-train: {error}", file=sys.stderr)
+            print(f"{prog}: {error}", file=sys.stderr)
             sys.exit(3)
         log.warning("%s", error)
         return "locked"
@@ -82,6 +136,12 @@ def _train(cfg: DictConfig) -> str:
             raise
         log.exception("job failed: %s: %s", type(error).__name__, error)
     return "failed"
+
+
+@hydra.main(version_base="1.3", config_path="pkg://kanbench.conf", config_name="train")
+def _train(cfg: DictConfig) -> str:
+    """One job; run() records how it ended."""
+    return run_job("kanbench-train", lambda: run(OmegaConf.to_container(cfg, resolve=True)).status)
 
 
 def _end_with_parent() -> None:
@@ -102,27 +162,13 @@ def _end_with_parent() -> None:
     threading.Thread(target=watch, name="kanbench-parent-watch", daemon=True).start()
 
 
-def _trains(argv: list[str]) -> bool:
-    """Whether the command trains (not --cfg, --info or --help, which only print)."""
-    return not any(
-        a.startswith(("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help")) for a in argv
-    )
-
-
 def train() -> None:
     """kanbench-train: train one model family on one task over its ladder of sizes.
 
     Every job's config, a single run's too, is checked before Hydra starts, so a rejected
     command writes nothing (not even Hydra's output folder)."""
     register_library_tasks()
-    argv = sys.argv[1:]
-    problem = check_group_choices(argv)
-    if problem is None and _trains(argv):
-        try:
-            check_sweep(argv)
-        except ValueError as error:
-            problem = str(error)
-    if problem:
-        print(f"kanbench-train: error: {problem}", file=sys.stderr)
-        sys.exit(2)
+    refuse_bad_command(
+        "kanbench-train", sys.argv[1:], CONFIG_GROUPS, lambda overrides, _: check_sweep(overrides)
+    )
     _train()

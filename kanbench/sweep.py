@@ -5,6 +5,8 @@ sweeper does (the experiment's hydra.sweeper.params, then the command line's swe
 validates each job's config (check_sweep counts them; kanbench-regress runs them), so that
 a bad value anywhere in a sweep stops it before the first job starts. It also refuses a
 sweep in which two jobs would be the same run (and so write the same record file).
+compose_jobs does the same expansion for any of kanbench's Hydra apps (kanbench-bench,
+kanbench-regress), each job composed in full, for the app's own checks.
 
 SweepProgress is a Hydra callback: the sweep's process writes the number of jobs and the
 start time to <sweep dir>/sweep_progress.json; each job, wherever it runs (in-process, a
@@ -23,7 +25,8 @@ import logging
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,24 @@ PROGRESS_FILE = "sweep_progress.json"
 LOG_FILE = "sweep.log"
 CONFIG_MODULE = "kanbench.conf"
 CONFIG_GROUPS = ("task", "model", "optim", "logger", "experiment")
+
+
+@contextmanager
+def config_module() -> Iterator[None]:
+    """Hydra's compose API on kanbench's configs, also inside a running Hydra app (whose own
+    initialisation is set aside meanwhile, then restored)."""
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    outer = GlobalHydra.instance().hydra
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+            yield
+    finally:
+        if outer is not None:
+            GlobalHydra.instance().clear()
+            GlobalHydra.instance().initialize(outer)
 
 
 def sweeper_params(config: DictConfig) -> dict[str, str]:
@@ -80,7 +101,7 @@ def expand_sweep(arguments: Sequence[str]) -> list[tuple[list[str], dict]]:
     the jobs' other overrides are applied to a copy, so a sweep of a thousand jobs is
     checked in seconds. A resolved config is what kanbench.run.run takes.
     """
-    from hydra import compose, initialize_config_module
+    from hydra import compose
     from hydra.errors import HydraException
 
     from kanbench.config import run_config
@@ -88,7 +109,7 @@ def expand_sweep(arguments: Sequence[str]) -> list[tuple[list[str], dict]]:
     job_args = [a for a in arguments if not a.startswith(("hydra.", "hydra/", "-"))]
     seen: dict[str, list[str]] = {}
     expanded: list[tuple[list[str], dict]] = []
-    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+    with config_module():
         try:
             fixed = [a for a in job_args if not _is_sweep(a)]
             base = compose("train", overrides=fixed, return_hydra_config=True)
@@ -113,7 +134,37 @@ def expand_sweep(arguments: Sequence[str]) -> list[tuple[list[str], dict]]:
     return expanded
 
 
-def _one_line(error: Exception, job_args: Sequence[str], compose) -> str:
+def compose_jobs(
+    config_name: str, arguments: Sequence[str], groups: Sequence[str]
+) -> list[tuple[list[str], dict]]:
+    """Every job of a command of the Hydra app whose primary config is conf/<config_name>
+    .yaml, as (its overrides, its resolved config without the hydra node): the sweeps
+    expanded as Hydra's basic sweeper does. groups: the app's config groups (for the hint
+    of a key that does not exist). ValueError (one line) when a job does not compose."""
+    from hydra import compose
+    from hydra.errors import HydraException
+
+    job_args = [a for a in arguments if not a.startswith(("hydra.", "hydra/", "-"))]
+    with config_module():
+        try:
+            fixed = [a for a in job_args if not _is_sweep(a)]
+            base = compose(config_name, overrides=fixed, return_hydra_config=True)
+            return [
+                (job, OmegaConf.to_container(compose(config_name, overrides=job), resolve=True))
+                for job in job_overrides(sweeper_params(base), job_args)
+            ]
+        except (HydraException, OmegaConfBaseException) as error:
+            message = _one_line(error, job_args, compose, config_name, groups)
+            raise ValueError(message) from None
+
+
+def _one_line(
+    error: Exception,
+    job_args: Sequence[str],
+    compose,
+    config_name: str = "train",
+    groups: Sequence[str] = CONFIG_GROUPS,
+) -> str:
     """Hydra's several-line message in one line; for a key that does not exist, with the
     nearest existing key of its section."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
@@ -122,9 +173,9 @@ def _one_line(error: Exception, job_args: Sequence[str], compose) -> str:
     if missing is None:
         return message
     section, _, leaf = missing.group(1).rpartition(".")
-    groups = [a for a in job_args if a.partition("=")[0] in CONFIG_GROUPS and not _is_sweep(a)]
+    chosen = [a for a in job_args if a.partition("=")[0] in groups and not _is_sweep(a)]
     try:
-        node = compose("train", overrides=groups)
+        node = compose(config_name, overrides=chosen)
         node = OmegaConf.select(node, section) if section else node
     except Exception:  # the hint is a courtesy: never let it hide the error
         return message

@@ -1,27 +1,50 @@
 """Every command checks its output folder before any work: a file in the way is one line,
 exit 2, and the file is left as it was."""
 
+import sys
+
 import pytest
+from hydra.core.global_hydra import GlobalHydra
 
 from kanbench import bench, regress, store
 from kanbench.interpret import bench as symbolic
 
 
+def _hydra_app(main):
+    """A Hydra app's main called as its command; its exit status."""
+
+    def call(argv):
+        sys.argv = [main.__module__, *argv]
+        GlobalHydra.instance().clear()
+        try:
+            main()
+        except SystemExit as exit_:
+            return exit_.code
+        return 0
+
+    return call
+
+
+def _out(folder):
+    return [f"out_dir={folder}"]
+
+
 @pytest.mark.parametrize(
-    ("main", "args"),
+    ("main", "args", "out"),
     [
-        (bench.main, ["--shape", "2,5,1", "--families", "kan", "mlp", "--metrics", "fwd"]),
-        (regress.main, []),
-        (symbolic.main, ["--tasks", "exp_sin_y2"]),
+        (_hydra_app(bench.main), ["bench=custom", "bench.custom.metrics=[fwd]"], _out),
+        (_hydra_app(regress.main), ["update=true"], _out),
+        (symbolic.main, ["--tasks", "exp_sin_y2"], lambda folder: ["--out", folder]),
     ],
 )
 @pytest.mark.parametrize("below", ["", "/sub"])
 def test_an_output_folder_that_is_a_file_is_one_line_and_exit_2(
-    tmp_path, capsys, main, args, below
+    tmp_path, capsys, monkeypatch, main, args, out, below
 ):
+    monkeypatch.setattr(sys, "argv", sys.argv)  # restored after the test
     blocker = tmp_path / "afile"
     blocker.write_text("keep me")
-    assert main([*args, "--out", f"{blocker}{below}"]) == 2
+    assert main([*args, *out(f"{blocker}{below}")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"'{blocker}' is a file, not a folder" in err
     assert blocker.read_text() == "keep me"

@@ -1,18 +1,26 @@
 """kanbench-regress: the comparison rules on fabricated metrics, metrics from stored runs,
---update then compare, a tiny real study end to end, and bad input refused before work."""
+update=true then compare, a tiny real study end to end through Hydra, every suite composed,
+the command line (--cfg job, study overrides) and bad input refused before work."""
 
 import dataclasses
 import json
 import math
 import re
+import sys
+from importlib import resources
 from pathlib import Path
 
 import pytest
 import yaml
+from hydra import compose
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 from synthetic_runs import law, write_run
 
 from kanbench import regress
 from kanbench.regress import FAIL, MISSING, NEW, PASS, Metric, Tolerances
+from kanbench.sweep import config_module
 
 TOL = Tolerances(rmse_factor=1.5, alpha_drop=0.3, speed_factor=1.5)
 REPO = Path(__file__).resolve().parent.parent
@@ -179,18 +187,28 @@ def study(folder, rmse_scale=1.0, ratio=1.5):
     write_bench(folder, {"4,64,1": ratio})
 
 
+def config(tmp_path, *overrides, **keys):
+    """The composed kanbench-regress config (the ci suite unless changed), out_dir and the
+    suite's baseline in tmp_path, then the top-level keys given."""
+    defaults = [f"out_dir={tmp_path / 'runs'}", f"regress.baseline={tmp_path / 'baseline'}"]
+    with config_module():
+        cfg = compose("regress", overrides=[*defaults, *overrides])
+    return {**OmegaConf.to_container(cfg, resolve=True), **keys}
+
+
+def from_folder(tmp_path, folder, update=False):
+    """kanbench-regress from=<folder> [update=true] against tmp_path/baseline."""
+    return regress.run_regression(config(tmp_path, **{"from": str(folder), "update": update}), "ci")
+
+
 def test_update_writes_a_baseline_that_a_following_compare_passes(tmp_path, capsys):
     study(tmp_path / "run")
-    baseline = tmp_path / "baseline"
-    assert (
-        regress.main(["--update", "--from", str(tmp_path / "run"), "--baseline", str(baseline)])
-        == 0
-    )
-    content = json.loads((baseline / regress.BASELINE_FILE).read_text())
+    assert from_folder(tmp_path, tmp_path / "run", update=True) == 0
+    content = json.loads((tmp_path / "baseline" / regress.BASELINE_FILE).read_text())
     assert content["suite"] == "ci" and content["provenance"]["torch_version"]
     assert content["provenance"]["cpu"] and len(content["metrics"]) == 4 + 1 + 1
     capsys.readouterr()
-    assert regress.main(["--from", str(tmp_path / "run"), "--baseline", str(baseline)]) == 0
+    assert from_folder(tmp_path, tmp_path / "run") == 0
     out = capsys.readouterr().out
     assert "6 pass, 0 fail, 0 missing, 0 new" in out
     assert (tmp_path / "run" / "compare.csv").exists()
@@ -200,15 +218,14 @@ def test_update_writes_a_baseline_that_a_following_compare_passes(tmp_path, caps
     ("scale", "ratio", "failing"),
     [(2.0, 1.5, "test_rmse"), (1.0, 4.0, "speed_ratio"), (1.1, 1.6, None)],  # ci: 1.5x, 2x
 )
-def test_compare_exits_1_on_a_regression_and_0_within_tolerance(
+def test_compare_returns_1_on_a_regression_and_0_within_tolerance(
     tmp_path, capsys, scale, ratio, failing
 ):
     study(tmp_path / "before")
     study(tmp_path / "after", rmse_scale=scale, ratio=ratio)
-    baseline = ["--baseline", str(tmp_path / "baseline")]
-    assert regress.main(["--update", "--from", str(tmp_path / "before"), *baseline]) == 0
+    assert from_folder(tmp_path, tmp_path / "before", update=True) == 0
     capsys.readouterr()
-    status = regress.main(["--from", str(tmp_path / "after"), *baseline])
+    status = from_folder(tmp_path, tmp_path / "after")
     failed = [
         line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL")
     ]
@@ -220,16 +237,15 @@ def test_a_run_that_vanished_is_reported_missing_and_fails(tmp_path, capsys):
     study(tmp_path / "before")
     write_run(tmp_path / "before", "mlp", lambda n: law(n, 2.0), grids=(3, 5, 10), widths=[2, 4, 8])
     study(tmp_path / "after")
-    baseline = ["--baseline", str(tmp_path / "baseline")]
-    assert regress.main(["--update", "--from", str(tmp_path / "before"), *baseline]) == 0
+    assert from_folder(tmp_path, tmp_path / "before", update=True) == 0
     capsys.readouterr()
-    assert regress.main(["--from", str(tmp_path / "after"), *baseline]) == 1
+    assert from_folder(tmp_path, tmp_path / "after") == 1
     out = capsys.readouterr().out
     assert out.count("missing  test_rmse") == 3 and "0 fail, 4 missing" in out
 
 
 def tiny_suite(folder, **changes):
-    spec = {
+    return {
         "experiment": "fig2_3",
         "overrides": ["seed=0", "model.shape=[2,1,1]", "model.grid_schedule=[3,5,10]",
                       "model.steps_per_grid=20", "model.restarts=1", "data.n_train=100",
@@ -242,39 +258,93 @@ def tiny_suite(folder, **changes):
         "tolerances": {"rmse_factor": 1.5, "alpha_drop": 0.3, "speed_factor": 10.0},
         **changes,
     }  # fmt: skip
-    path = folder / "suite.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return str(path)
 
 
-def test_a_tiny_study_runs_updates_and_then_compares_clean(tmp_path, capsys):
-    suite = tiny_suite(tmp_path)
-    out = ["--out", str(tmp_path / "runs")]
-    assert regress.main(["--suite", suite, "--update", *out]) == 0
+@pytest.fixture
+def stored_suite(tmp_path):
+    """A tiny suite stored in Hydra's ConfigStore as regress=tiny, for this test only."""
+    repo = ConfigStore.instance().repo.setdefault("regress", {})
+    ConfigStore.instance().store(group="regress", name="tiny", node=tiny_suite(tmp_path))
+    yield "tiny"
+    repo.pop("tiny.yaml", None)
+
+
+def command(monkeypatch, tmp_path, *args):
+    """kanbench-regress *args in process, from tmp_path; its exit status."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["kanbench-regress", *args])
+    GlobalHydra.instance().clear()
+    try:
+        regress.main()
+    except SystemExit as exit_:
+        return exit_.code
+    return 0
+
+
+def test_a_tiny_study_runs_updates_and_then_compares_clean(
+    tmp_path, capsys, monkeypatch, stored_suite
+):
+    assert command(monkeypatch, tmp_path, f"regress={stored_suite}", "--update") == 0
     assert "baseline written" in capsys.readouterr().out
-    assert regress.main(["--suite", suite, *out]) == 0  # float64 CPU training repeats exactly
+    content = json.loads((tmp_path / "baseline" / regress.BASELINE_FILE).read_text())
+    assert content["suite"] == "tiny" and content["command"].endswith("update=true")
+    assert command(monkeypatch, tmp_path, f"regress={stored_suite}") == 0  # float64 repeats
     printed = capsys.readouterr().out
     assert "0 fail, 0 missing, 0 new" in printed
     for what in ("exp_sin_y2 kan [2,1,1] seed 0 stage 2, G=10", "kan/mlp [2,3,1]"):
         assert what in printed
-    runs = sorted((tmp_path / "runs").glob("*/records/*.json"))
-    assert len(runs) == 2  # 1 job, twice
+    runs = sorted((tmp_path / "runs" / "regress").glob("*/records/*.json"))
+    assert len(runs) == 2  # 1 job, twice, each in its Hydra run folder beside its log
+    assert (runs[0].parent.parent / ".hydra" / "config.yaml").is_file()
     # an alpha is compared exactly when the run's 3 stages follow one power law (20 steps
     # per grid need not give one)
     alphas = [m for m in regress.collect_metrics(runs[0].parent.parent) if m.kind == "alpha"]
     assert ("power law" in printed) == bool(alphas)
 
 
-def test_every_suite_loads_and_the_ci_baseline_matches_its_suite():
-    for name in regress.suite_names():
-        suite = regress.load_suite(name)
-        assert suite.experiment or suite.speed
+def _suites():
+    folder = Path(str(resources.files("kanbench.conf").joinpath("regress")))
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", _suites())
+def test_every_suite_composes_and_plans(name, tmp_path):
+    suite, _ = regress.check_regression(config(tmp_path, f"regress={name}", update=True), name)
+    loaded = regress.load_suite(name)  # the file as it is, its baseline unchanged
+    assert dataclasses.replace(suite, baseline=loaded.baseline) == loaded
+    work = regress.plan(suite, tmp_path / "runs")
+    assert work.jobs or work.cases
+
+
+def test_the_ci_baseline_matches_its_suite():
+    assert regress.suite_names() == _suites()
     suite = regress.load_suite("ci")
     metrics = regress.read_baseline(REPO / suite.baseline)
     assert {m.kind for m in metrics} == set(regress.KINDS)
     content = json.loads((REPO / suite.baseline / regress.BASELINE_FILE).read_text())
     assert content["experiment"] == suite.experiment and content["suite"] == "ci"
     assert not content["provenance"]["git_commit"].endswith("+dirty")
+
+
+def test_cfg_job_prints_the_config_with_the_study_overrides(monkeypatch, tmp_path, capsys):
+    assert command(monkeypatch, tmp_path, "seed=1", "--update", "regress.workers=1", "--cfg",
+                   "job") == 0  # fmt: skip
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["update"] is True and printed["overrides"] == ["seed=1"]
+    assert printed["regress"]["workers"] == 1 and printed["regress"]["experiment"] == "ci"
+    assert not list(tmp_path.iterdir())
+
+
+def test_keys_that_are_not_kanbench_regress_own_go_to_the_study():
+    argv = ["-m", "seed=1", "regress.workers=1", 'overrides=["optim.lr=0.5"]', "x='a b'"]
+    study = "overrides=['optim.lr=0.5','seed=1','x=\\'a b\\'']"
+    assert regress.hydra_argv([*argv, "--update"]) == [
+        "-m", "regress.workers=1", "update=true", study
+    ]  # fmt: skip
+    assert regress.hydra_argv(["regress=ci", "hydra.run.dir=x"]) == [
+        "regress=ci",
+        "hydra.run.dir=x",
+    ]
 
 
 # --------------------------------------------------------------------------- bad input
@@ -286,75 +356,93 @@ def error_line(capsys):
     return lines[0]
 
 
-def test_a_missing_baseline_is_refused_before_any_training(tmp_path, capsys):
-    suite = tiny_suite(tmp_path)
-    assert regress.main(["--suite", suite, "--out", str(tmp_path / "runs")]) == 2
-    assert "does not exist; make one with kanbench-regress --update" in error_line(capsys)
-    assert not (tmp_path / "runs").exists()
+def test_a_missing_baseline_is_refused_before_any_training(tmp_path, capsys, monkeypatch):
+    assert command(monkeypatch, tmp_path) == 2
+    assert "does not exist; make one with kanbench-regress update=true" in error_line(capsys)
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(
-    ("changes", "args", "message"),
+    ("args", "message"),
     [
-        ({"experiment": "nope"}, [], "unknown experiment 'nope'; valid: .*ci"),
-        ({}, ["model.gird=3"], "gird"),
-        ({}, ["data.n_train=0"], "data.n_train must be"),
-        ({"speed": {"n": {"grid": 5, "batch": 8, "shapes": ["2,x"]}}}, [], "shape must be"),
-        ({"colour": 1}, [], r"unknown keys \['colour'\]"),
-        ({"experiment": None, "speed": None}, [], "needs an experiment, a speed probe"),
-        ({"workers": 0}, [], "workers must be an integer >= 1"),
-        ({"overrides": "seed=0"}, [], "overrides must be a list"),
-        ({"tolerances": {"rmse": 2}}, [], "tolerances must be a mapping of"),
-        ({"tolerances": {"rmse_factor": 0.5}}, [], "rmse_factor must be a number >= 1"),
-        ({"experiment": None}, ["seed=1"], "need a suite with an experiment"),
+        (["regress=nope"], "unknown regress 'nope'; valid: ci"),
+        (["regress.experiment=nope"], "unknown experiment 'nope'; valid: .*ci"),
+        (["regress.workrs=1"], "key 'regress.workrs' does not exist; did you mean regress.workers"),
+        (["regress.workers=0"], "regress.workers must be an integer >= 1"),
+        (["regress.tolerances.rmse_factor=0.5"], "rmse_factor must be a number >= 1"),
+        (["regress.speed.n.shapes=[[2,x]]"], "regress.speed.n.shapes must be"),
+        (["model.gird=3"], "gird"),
+        (["data.n_train=0"], "data.n_train must be"),
+        (["update=maybe"], "update must be true or false"),
+        (["from=nowhere"], "'nowhere' holds no run records and no bench cases"),
+        (["-m", "seed=0,1"], "runs one suite: -m is not supported"),
+        (["--suite", "ci"], "unknown option '--suite'"),
     ],
 )
-def test_bad_input_is_refused_in_one_line_before_any_work(tmp_path, capsys, changes, args, message):
-    suite = tiny_suite(tmp_path, **changes)
-    status = regress.main(["--suite", suite, "--update", "--out", str(tmp_path / "runs"), *args])
-    assert status == 2
+def test_a_bad_command_is_refused_in_one_line_before_any_work(
+    tmp_path, capsys, monkeypatch, args, message
+):
+    assert command(monkeypatch, tmp_path, "update=true", *args) == 2
     assert re.search(message, error_line(capsys))
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"colour": 1}, r"unknown key\(s\) \['colour'\] in regress"),
+        ({"experiment": None, "speed": None}, "needs an experiment, a speed probe"),
+        ({"overrides": "seed=0"}, "regress.overrides must be a list"),
+        ({"tolerances": {"rmse": 2}}, "regress.tolerances must be a mapping of"),
+        ({"speed": {"n": {"grid": 5, "batch": 8, "shapes": ["2,x"]}}}, "shapes must be"),
+    ],
+)
+def test_a_bad_suite_file_is_refused_before_any_work(tmp_path, changes, message):
+    cfg = config(tmp_path, update=True, regress=tiny_suite(tmp_path, **changes))
+    with pytest.raises(ValueError, match=message) as error:
+        regress.run_regression(cfg, "tiny")
+    assert "\n" not in str(error.value)
     assert not (tmp_path / "runs").exists()
 
 
-def test_bad_files_and_folders_are_refused(tmp_path, capsys):
-    assert regress.main(["--suite", "nope"]) == 2
-    assert "suite must be one of ['ci'] or a YAML file, got 'nope'" in error_line(capsys)
+def test_overrides_need_a_suite_with_an_experiment(tmp_path):
+    cfg = config(tmp_path, update=True, overrides=["seed=1"])
+    cfg["regress"] = tiny_suite(tmp_path, experiment=None)
+    with pytest.raises(ValueError, match="need a suite with an experiment"):
+        regress.run_regression(cfg, "tiny")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_files_and_folders_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown regress 'nope'; valid: ci"):
+        regress.load_suite("nope")
     (tmp_path / "empty").mkdir()
-    assert regress.main(["--update", "--from", str(tmp_path / "empty")]) == 2
-    assert "holds no run records and no bench cases" in error_line(capsys)
+    with pytest.raises(ValueError, match="holds no run records and no bench cases"):
+        from_folder(tmp_path, tmp_path / "empty", update=True)
     study(tmp_path / "run")
-    assert regress.main(["--from", str(tmp_path / "run"), "seed=1"]) == 2
-    assert "--from compares stored runs: give it without overrides" in error_line(capsys)
-    (tmp_path / "bad" / regress.BASELINE_FILE).parent.mkdir()
-    (tmp_path / "bad" / regress.BASELINE_FILE).write_text('{"kind": "other"}')
-    assert regress.main(["--from", str(tmp_path / "run"), "--baseline", str(tmp_path / "bad")]) == 2
-    assert "cannot be read: not a kanbench-regress baseline" in error_line(capsys)
+    cfg = config(tmp_path, **{"from": str(tmp_path / "run"), "overrides": ["seed=1"]})
+    with pytest.raises(ValueError, match="from= compares stored runs"):
+        regress.run_regression(cfg, "ci")
+    (tmp_path / "baseline").mkdir()
+    (tmp_path / "baseline" / regress.BASELINE_FILE).write_text('{"kind": "other"}')
+    with pytest.raises(ValueError, match="cannot be read: not a kanbench-regress baseline"):
+        from_folder(tmp_path, tmp_path / "run")
 
 
-def test_a_baseline_with_a_value_that_is_not_finite_is_not_written(tmp_path, capsys):
+def test_a_baseline_with_a_value_that_is_not_finite_is_not_written(tmp_path):
     write_run(tmp_path / "run", "kan", [1e-2, math.nan, 1e-4], grids=(3, 5, 10))
-    baseline = tmp_path / "baseline"
-    assert (
-        regress.main(["--update", "--from", str(tmp_path / "run"), "--baseline", str(baseline)])
-        == 2
-    )
-    assert "baseline not written: 1 value(s) not finite" in error_line(capsys)
-    assert not baseline.exists()
+    with pytest.raises(ValueError, match=r"baseline not written: 1 value\(s\) not finite"):
+        from_folder(tmp_path, tmp_path / "run", update=True)
+    assert not (tmp_path / "baseline").exists()
 
 
 @pytest.mark.parametrize("value", ['"fast"', "null", "true", "NaN"])
-def test_a_baseline_value_that_is_not_a_number_is_bad_input_not_a_regression(
-    tmp_path, capsys, value
-):
+def test_a_baseline_value_that_is_not_a_number_is_bad_input_not_a_regression(tmp_path, value):
     write_run(tmp_path / "run", "kan", [1e-2, 1e-3, 1e-4], grids=(3, 5, 10))
-    baseline = tmp_path / "baseline"
-    regress.main(["--update", "--from", str(tmp_path / "run"), "--baseline", str(baseline)])
-    capsys.readouterr()
-    path = baseline / regress.BASELINE_FILE
+    from_folder(tmp_path, tmp_path / "run", update=True)
+    path = tmp_path / "baseline" / regress.BASELINE_FILE
     content = json.loads(path.read_text())
     content["metrics"][0]["value"] = "@"
     path.write_text(json.dumps(content).replace('"@"', value))
-    status = regress.main(["--from", str(tmp_path / "run"), "--baseline", str(baseline)])
-    assert status == 2
-    assert "not a finite number" in error_line(capsys)
+    with pytest.raises(ValueError, match="not a finite number"):
+        from_folder(tmp_path, tmp_path / "run")
