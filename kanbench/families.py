@@ -161,6 +161,8 @@ class Family:
     the trainable count; grows_exactly: a nested size-up keeps the function (else it is
     refitted by least squares); check(config, shape) raises ValueError on a bad family key;
     variant(config) -> a short text naming the family's options in records (or None);
+    match_kan(widths, G, k) -> (config, size, text): how the bench sizes the family to the
+    KAN (widths, G, k) (None: its default config at the size knob of nearest count);
     trainer: "module:function" yielding (record, history) per stage.
     """
 
@@ -179,6 +181,7 @@ class Family:
     paper_count: Callable[[Sequence[int], int], int] | None = None
     check: Callable[[Any, Sequence[int]], None] = _nothing
     variant: Callable[[Any], str | None] = _nothing
+    match_kan: Callable[[Sequence[int], int, int], tuple[Any, int, str]] | None = None
     trainer: str = "kanbench.train:train_staged"
 
     def size_label(self, size: int) -> str:
@@ -255,6 +258,22 @@ def _check_grouped(m: GroupedKanConfig, shape: Sequence[int]) -> None:
     checks.integer("model.rank", m.rank, minimum=1)
 
 
+def _grouped_by_rank(widths: Sequence[int], g: int, k: int) -> tuple[GroupedKanConfig, int, str]:
+    """The grouped KAN beside a KAN (widths, G, k) in the bench: the KAN's G and k, one
+    group per layer and the rank R in 1..G + k + 1 whose count is nearest the KAN's (its
+    size knob G would change the basis rather than the sharing)."""
+    target = kan_size(widths, g, k)
+
+    def config(rank: int) -> GroupedKanConfig:
+        return GroupedKanConfig(groups=1, rank=rank, spline_order=k)
+
+    rank = min(
+        range(1, g + k + 2),
+        key=lambda r: abs(grouped_kan_size(widths, g, k, 1, r) - target),
+    )
+    return config(rank), g, f"1 group R={rank}"
+
+
 def _build_kan(m: KanConfig, shape: Sequence[int], size: int, common: dict) -> KAN:
     return KAN(
         list(shape),
@@ -321,6 +340,7 @@ FAMILIES: dict[str, Family] = {
             count=lambda m, shape, g: grouped_kan_size(shape, g, m.spline_order, m.groups, m.rank),
             check=_check_grouped,
             variant=lambda m: f"groups={m.groups or 'per input'} R={m.rank}",
+            match_kan=_grouped_by_rank,
         ),
         Family(
             "kan_symbolic",

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,36 +70,14 @@ def match_variant(
     name: str, widths: Sequence[int], grid_size: int, spline_order: int
 ) -> VariantMatch:
     """The variant family `name` sized to the trainable count of the KAN (widths, G, k):
-    its default config (k where it has one) at the size knob whose count is nearest."""
-    matcher = _MATCHED_OTHERWISE.get(name)
-    if matcher is not None:
-        return matcher(widths, grid_size, spline_order)
+    as its registry entry's match_kan says, else its default config (k where it has one)
+    at the size knob whose count is nearest."""
     entry = family(name)
+    if entry.match_kan is not None:
+        return VariantMatch(name, *entry.match_kan(widths, grid_size, spline_order))
     config = entry.config(spline_order=spline_order)
     size = entry.nearest_size(widths, kan_size(widths, grid_size, spline_order), config)
     return VariantMatch(name, config, size, entry.size_label(size))
-
-
-def _grouped_by_rank(widths: Sequence[int], grid_size: int, spline_order: int) -> VariantMatch:
-    """The one variant matched otherwise: the grouped KAN keeps the KAN's G and k, with one
-    group per layer and the rank R in 1..G + k + 1 whose count is nearest the KAN's (its
-    size knob G would change the basis rather than the sharing)."""
-    entry = family("grouped")
-    target = kan_size(widths, grid_size, spline_order)
-
-    def config(rank: int) -> Any:
-        return entry.config(groups=1, rank=rank, spline_order=spline_order)
-
-    rank = min(
-        range(1, grid_size + spline_order + 2),
-        key=lambda r: abs(entry.count(config(r), widths, grid_size) - target),
-    )
-    return VariantMatch("grouped", config(rank), grid_size, f"1 group R={rank}")
-
-
-_MATCHED_OTHERWISE: dict[str, Callable[[Sequence[int], int, int], VariantMatch]] = {
-    "grouped": _grouped_by_rank
-}
 
 
 def build_variant(

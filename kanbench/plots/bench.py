@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from kanbench.analysis import BENCH_GOALS
 from kanbench.families import FAMILIES
 from kanbench.plots.figure import Drawn, Layer, family_colour, log_axes, save
 
@@ -56,7 +57,7 @@ BENCH_FIGURES = (
         "N (trainable parameters)",
         "fwd_bwd_ms",
         "forward+backward (ms)",
-        1.5,
+        BENCH_GOALS["fwd_bwd_ratio_hidden64"],
         "Forward+backward time against N, and over the matched MLP",
     ),
     (
@@ -66,7 +67,7 @@ BENCH_FIGURES = (
         "N (trainable parameters)",
         "peak_mb",
         "peak memory of forward+backward (MiB)",
-        2.0,
+        BENCH_GOALS["memory_ratio_batch65536"],
         "Peak memory against N, and over the MLP",
     ),
     (
@@ -76,7 +77,7 @@ BENCH_FIGURES = (
         "grid size G",
         "fwd_bwd_ms",
         "forward+backward (ms)",
-        1.5,
+        BENCH_GOALS["grid1000_over_grid5"],
         "Forward+backward time against G at a fixed shape",
     ),
     (
@@ -86,7 +87,7 @@ BENCH_FIGURES = (
         "batch",
         "peak_mb",
         "peak memory of forward+backward (MiB)",
-        2.0,
+        BENCH_GOALS["memory_ratio_batch65536"],
         "Peak memory against batch size",
     ),
 )
