@@ -35,6 +35,7 @@ from kanbench.models import (
     kan_size,
     rbf_kan_size,
 )
+from kanbench.models.fourier import FourierKAN, fourier_kan_size
 
 # --------------------------------------------------------------------------- schemas
 
@@ -120,6 +121,14 @@ class KanSymbolicConfig(KanConfig):
     symbolic_a_range: tuple[float, float] = (-10.0, 10.0)
     symbolic_b_range: tuple[float, float] = (-10.0, 10.0)
     refit_steps: int = 100
+
+
+@dataclass(frozen=True)
+class FourierKanConfig(StagedConfig):
+    """Fourier KAN (kanbench.models.fourier): every edge a Fourier series up to frequency
+    G on its input's range mapped onto half a period; grid_schedule: the G per stage."""
+
+    family: str = "fourierkan"
 
 
 @dataclass(frozen=True)
@@ -341,6 +350,14 @@ FAMILIES: dict[str, Family] = {
             check=_check_grouped,
             variant=lambda m: f"groups={m.groups or 'per input'} R={m.rank}",
             match_kan=_grouped_by_rank,
+        ),
+        Family(
+            "fourierkan",
+            "Fourier KAN",
+            FourierKanConfig,
+            colour="C5",
+            build=lambda m, shape, g, common: FourierKAN(shape, g, **common),
+            count=lambda m, shape, g: fourier_kan_size(shape, g),
         ),
         Family(
             "kan_symbolic",
