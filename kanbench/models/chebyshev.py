@@ -30,6 +30,7 @@ from kanbench.models.stack import (
     check_growth,
     check_range,
     check_width,
+    linear_design,
     sample_range,
     set_parameter,
 )
@@ -145,10 +146,7 @@ class ChebyKANLayer(nn.Module):
     def linear_features(self, x: Tensor) -> Tensor:
         """What the layer is linear in: (batch, in) -> (batch, F), [T_n(z_i) for each i, n;
         1 with a bias]."""
-        parts = [chebyshev_t(self.mapped(x), self.size).flatten(1)]
-        if self.bias is not None:
-            parts.append(torch.ones_like(x[:, :1]))
-        return torch.cat(parts, dim=1)
+        return linear_design([chebyshev_t(self.mapped(x), self.size).flatten(1)], self.bias)
 
     @torch.no_grad()
     def update_grid(

@@ -32,6 +32,7 @@ from kanbench.models.stack import (
     check_growth,
     check_range,
     check_width,
+    linear_design,
     sample_range,
     set_parameter,
 )
@@ -121,10 +122,7 @@ class FourierKANLayer(nn.Module):
 
     def linear_features(self, x: Tensor) -> Tensor:
         """What the layer is linear in: (batch, in) -> (batch, in (2G + 1) [+ 1 with a bias])."""
-        parts = [fourier_features(self.phase(x), self.size).flatten(1)]
-        if self.bias is not None:
-            parts.append(torch.ones_like(x[:, :1]))
-        return torch.cat(parts, dim=1)
+        return linear_design([fourier_features(self.phase(x), self.size).flatten(1)], self.bias)
 
     @torch.no_grad()
     def update_grid(

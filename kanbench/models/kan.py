@@ -26,7 +26,13 @@ from torch import Tensor, nn
 from kanbench.models import bspline, grids
 from kanbench.models.forms import FORMS, InputCache, kan_linear
 from kanbench.models.functions import get_function
-from kanbench.models.stack import LayerStack, check_samples, check_width, set_parameter
+from kanbench.models.stack import (
+    LayerStack,
+    check_samples,
+    check_width,
+    linear_design,
+    set_parameter,
+)
 
 INITS = ("paper", "pykan")
 
@@ -323,10 +329,7 @@ class KANLayer(SplineGridLayer):
         symbolic edges) are ignored.
         """
         bases = bspline.bspline_basis(x, self.knots)  # (batch, in, G + k)
-        parts = [bases.flatten(1), nn.functional.silu(x)]
-        if self.bias is not None:
-            parts.append(torch.ones_like(x[:, :1]))
-        return torch.cat(parts, dim=1)
+        return linear_design([bases.flatten(1), nn.functional.silu(x)], self.bias)
 
     def edge_splines(self, x: Tensor) -> Tensor:
         """sum_m c_jim B_m(x_i) for every edge: (batch, in) -> (batch, in, out)."""

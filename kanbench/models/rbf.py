@@ -27,6 +27,7 @@ from kanbench.models.stack import (
     check_growth,
     check_range,
     check_width,
+    linear_design,
     sample_range,
     set_parameter,
 )
@@ -114,10 +115,7 @@ class RBFKANLayer(nn.Module):
         """What the layer is linear in, LayerNorm held fixed: (batch, in) -> (batch, F),
         [exp(-((z_i - mu_im) / h_i)^2) for each i, m; silu(x_i) for each i; 1 with a bias]."""
         bases = gaussian_bases(self._normalised(x), self.lo, self.hi, self.size)  # (b, in, G)
-        parts = [bases.flatten(1), nn.functional.silu(x)]
-        if self.bias is not None:
-            parts.append(torch.ones_like(x[:, :1]))
-        return torch.cat(parts, dim=1)
+        return linear_design([bases.flatten(1), nn.functional.silu(x)], self.bias)
 
     def _refit(self, lo: Tensor, hi: Tensor, n_centres: int) -> None:
         """Move the centres to n_centres on [lo, hi], refitting c by least squares."""

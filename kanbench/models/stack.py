@@ -49,6 +49,15 @@ def check_growth(new_size: int, size: int, knob: str) -> None:
         raise ValueError(f"refine needs new_size >= the current {knob} = {size}, got {new_size}")
 
 
+def linear_design(blocks: Sequence[Tensor], bias: Tensor | None) -> Tensor:
+    """The columns a layer is linear in (its linear_features): the blocks (batch, F_i) side
+    by side, then a column of ones when the layer has a bias: (batch, sum F_i [+ 1])."""
+    columns = list(blocks)
+    if bias is not None:
+        columns.append(torch.ones_like(columns[0][:, :1]))
+    return torch.cat(columns, dim=1)
+
+
 @torch.no_grad()
 def set_parameter(module: nn.Module, name: str, value: Tensor) -> None:
     """Give module's parameter `name` the value: in place when the shape is the same (an
