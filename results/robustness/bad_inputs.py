@@ -90,15 +90,29 @@ CASES = [
     ("report: folder missing", ["kanbench-report", "nope", "--out", "rep"], None),
     ("report: --out is a file", ["kanbench-report", "study", "--out", "afile"], "study"),
     ("report: bad threshold", ["kanbench-report", "study", "--thresholds", "0"], "study"),
-    ("regress: unknown suite", ["kanbench-regress", "--suite", "nope"], None),
+    ("regress: unknown suite", ["kanbench-regress", "regress=nope"], None),
+    ("regress: bad tolerance", ["kanbench-regress", "regress.tolerances.rmse_factor=-1"], None),
+    ("regress: a sweep", ["kanbench-regress", "-m", "seed=0,1"], None),
     (
         "regress: baseline value not a number",
-        ["kanbench-regress", "--from", "study", "--baseline", "base"],
+        ["kanbench-regress", "from=study", "regress.baseline=base"],
         "baseline",
     ),  # fmt: skip
-    ("bench: bad shape", ["kanbench-bench", "--shape", "2,x"], None),
-    ("bench: --out is a file", ["kanbench-bench", "--shape", "2,5,1", "--out", "afile"], "afile"),
-    ("regress: --out is a file", ["kanbench-regress", "--out", "afile"], "afile"),
+    ("bench: bad shape", ["kanbench-bench", "bench=custom", "bench.custom.shapes=[[2,x]]"], None),
+    ("bench: unknown preset", ["kanbench-bench", "bench=huge"], None),
+    ("bench: misspelt preset key", ["kanbench-bench", "bench.gird=3"], None),
+    ("bench: no threads", ["kanbench-bench", "bench.threads=0"], None),
+    (
+        "bench: unknown family",
+        ["kanbench-bench", "bench=custom", "bench.custom.families=[kan,x]"],
+        None,
+    ),
+    (
+        "bench: out_dir is a file",
+        ["kanbench-bench", "bench=custom", "bench.custom.shapes=[[2,5,1]]", "out_dir=afile"],
+        "afile",
+    ),  # fmt: skip
+    ("regress: out_dir is a file", ["kanbench-regress", "out_dir=afile"], "afile"),
     ("symbolic: --out under a file", ["kanbench-symbolic", "--out", "afile/sym"], "afile"),
     ("symbolic: task without a formula", ["kanbench-symbolic", "--tasks", "jv"], None),
 ]
@@ -114,7 +128,7 @@ def setup(folder: Path, kind: str | None) -> None:
         subprocess.run([*TRAIN, "out_dir=study"], cwd=folder, capture_output=True, check=True)
     if kind == "baseline":
         subprocess.run(
-            ["kanbench-regress", "--update", "--from", "study", "--baseline", "base"],
+            ["kanbench-regress", "update=true", "from=study", "regress.baseline=base"],
             cwd=folder,
             capture_output=True,
             check=True,
