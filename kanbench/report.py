@@ -177,7 +177,7 @@ def write_report(
     scaling = "scaling" in sections
     s = analysis.settings
     lines = [
-        "# Scaling report",
+        "# Scaling report" if scaling else "# Compute report",
         "",
         "Every table and figure here was made from stored run records alone by",
         "",
