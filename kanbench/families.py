@@ -25,6 +25,14 @@ from typing import Any
 from torch import nn
 
 from kanbench import checks
+from kanbench.flops import (
+    cheby_kan_count,
+    fourier_kan_count,
+    grouped_kan_count,
+    kan_count,
+    mlp_count,
+    rbf_kan_count,
+)
 from kanbench.models import (
     KAN,
     RBFKAN,
@@ -172,7 +180,9 @@ class Family:
     variant(config) -> a short text naming the family's options in records (or None);
     match_kan(widths, G, k) -> (config, size, text): how the bench sizes the family to the
     KAN (widths, G, k) (None: its default config at the size knob of nearest count);
-    trainer: "module:function" yielding (record, history) per stage.
+    trainer: "module:function" yielding (record, history) per stage; flops(config, shape,
+    size) -> the FLOPs per sample of a forward pass (kanbench.flops; for a family that is
+    not staged, shape is (inputs, outputs) and size its hidden width; None: not counted).
     """
 
     name: str
@@ -192,6 +202,7 @@ class Family:
     variant: Callable[[Any], str | None] = _nothing
     match_kan: Callable[[Sequence[int], int, int], tuple[Any, int, str]] | None = None
     trainer: str = "kanbench.train:train_staged"
+    flops: Callable[[Any, Sequence[int], int], float] | None = None
 
     def size_label(self, size: int) -> str:
         """'G=5', 'D=8': the size knob as shown in logs and tables."""
@@ -300,6 +311,8 @@ _KAN = {
     "build": _build_kan,
     "count": lambda m, shape, g: kan_size(shape, g, m.spline_order),
     "paper_count": lambda shape, g: kan_size(shape, g, convention="paper"),
+    # the dense convention: every basis meets its coefficients (kanbench.flops)
+    "flops": lambda m, shape, g: kan_count(shape, g, m.spline_order, "dense", m.bias).total,
 }
 
 FAMILIES: dict[str, Family] = {
@@ -319,6 +332,7 @@ FAMILIES: dict[str, Family] = {
             count=lambda m, shape, n: rbf_kan_size(shape, n),
             check=_check_rbf,
             variant=lambda m: "layernorm" if m.layernorm else None,
+            flops=lambda m, shape, n: rbf_kan_count(shape, n, m.layernorm, m.bias).total,
         ),
         Family(
             "chebykan",
@@ -330,6 +344,7 @@ FAMILIES: dict[str, Family] = {
             count=lambda m, shape, d: cheby_kan_size(shape, d),
             check=lambda m, shape: checks.choice("model.input_map", m.input_map, ("tanh", "range")),
             variant=lambda m: f"{m.input_map} input",
+            flops=lambda m, shape, d: cheby_kan_count(shape, d, m.input_map, m.bias).total,
         ),
         Family(
             "grouped",
@@ -350,6 +365,9 @@ FAMILIES: dict[str, Family] = {
             check=_check_grouped,
             variant=lambda m: f"groups={m.groups or 'per input'} R={m.rank}",
             match_kan=_grouped_by_rank,
+            flops=lambda m, shape, g: (
+                grouped_kan_count(shape, g, m.spline_order, m.rank, "dense", m.bias).total
+            ),
         ),
         Family(
             "fourierkan",
@@ -358,6 +376,7 @@ FAMILIES: dict[str, Family] = {
             colour="C5",
             build=lambda m, shape, g, common: FourierKAN(shape, g, **common),
             count=lambda m, shape, g: fourier_kan_size(shape, g),
+            flops=lambda m, shape, g: fourier_kan_count(shape, g, m.bias).total,
         ),
         Family(
             "kan_symbolic",
@@ -377,6 +396,9 @@ FAMILIES: dict[str, Family] = {
             staged=False,
             matchable=False,
             trainer="kanbench.train:train_mlp",
+            flops=lambda m, shape, width: (
+                mlp_count(shape[0], m.depth, width, shape[-1], m.activation).total
+            ),
         ),
     )
 }

@@ -3,12 +3,14 @@
     kanbench-report FOLDER [FOLDER ...] [--out DIR] [--convention trainable|paper]
                     [--window descent|min-test|none|range] [--n-min N] [--n-max N]
                     [--thresholds 1e-2 1e-3 1e-4] [--bins-per-decade 5]
-                    [--min-seeds 2] [--notes FILE]
+                    [--min-seeds 2] [--sections scaling compute] [--notes FILE]
 
 reads every run file under the folders (kanbench.analysis.load_study), fits the scaling
 laws (kanbench.analysis.analyse), and writes into --out the tables (summary, fits, points
 as CSV; summary and fits as Markdown), the figures (kanbench.plots.write_plots, PNG and
-PDF) and report.md, which embeds them and states how they were made. The work is in
+PDF) and report.md, which embeds them and states how they were made; its compute section
+(kanbench.compute_report, kanbench.analysis.compute) sets test RMSE against the training
+FLOPs and seconds of the records (--sections picks either part). The work is in
 kanbench.analysis and kanbench.plots; this module only parses arguments and writes the
 report's text. Bad input (a missing or empty folder, an unknown schema version, a bad
 option value) prints one line on stderr and exits with status 2 before anything is
@@ -33,6 +35,7 @@ from kanbench import analysis as an
 from kanbench import store
 from kanbench.bench_report import BENCH_CSV_COLUMNS as BENCH_CSV_COLUMNS
 from kanbench.bench_report import write_bench_report
+from kanbench.compute_report import COMPUTE_FILES, compute_section
 from kanbench.families import FAMILIES
 from kanbench.plots import write_plots
 
@@ -41,6 +44,14 @@ log = logging.getLogger(__name__)
 PAPER_STEPS = 1800  # LBFGS steps per model in the KAN paper (§3.1)
 _KNOB_WORDS = {"G": "grid", "D": "degree"}  # a staged family's size knob, in words
 DEFAULT_OUT = "results/report"
+SECTIONS = ("scaling", "compute")
+SCALING_FILES = (
+    "summary.csv / summary.md (one row per task), fits.csv / fits.md (one row per "
+    "series), optimality.csv / optimality.md (one row per staged series), flagged.csv "
+    "(the flagged stages), points.csv (every plotted point, with edges_g, "
+    "lsq_train_rmse, gap, stall, in_window and in_plateau_window), the figures as PNG "
+    "and PDF"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=an.DEFAULT_MIN_SEEDS,
         help="seeds with a fit that a t-interval over seeds needs (else the pooled fit's "
         f"residual t-interval) ({an.DEFAULT_MIN_SEEDS})",
+    )
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        help="what report.md holds: scaling (test RMSE against N), compute (against "
+        "training FLOPs and seconds) (both)",
     )
     parser.add_argument(
         "--notes",
@@ -124,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     try:
         if study is not None:
-            print(f"kanbench-report: wrote {write_report(study, analysis, out, command, notes)}")
+            path = write_report(study, analysis, out, command, notes, args.sections)
+            print(f"kanbench-report: wrote {path}")
         if bench is not None:
             where = out if study is None else out / "bench"
             print(f"kanbench-report: wrote {write_bench_report(bench, where, command, notes)}")
@@ -147,15 +167,17 @@ def write_report(
     out_dir: str | Path,
     command: str = "",
     notes: str = "",
+    sections: Sequence[str] = SECTIONS,
 ) -> Path:
-    """Write the tables, the figures and report.md into out_dir; returns report.md's path."""
+    """Write the tables, the figures and report.md into out_dir, for the sections asked
+    for (SECTIONS: 'scaling', test RMSE against N; 'compute', against training cost);
+    returns report.md's path."""
     out_dir = Path(out_dir)
-    tables = an.write_tables(analysis, out_dir)
-    figures = write_plots(analysis, study.history, out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scaling = "scaling" in sections
     s = analysis.settings
-    intervals = sorted({i for i in analysis.fits["interval"] if i}) or ["none (no fit)"]
     lines = [
-        "# Scaling report",
+        "# Scaling report" if scaling else "# Compute report",
         "",
         "Every table and figure here was made from stored run records alone by",
         "",
@@ -175,6 +197,47 @@ def write_report(
         )
         + ".",
         *[f"- {line}" for line in _run_lines(analysis.stages)],
+    ]
+    if scaling:
+        tables = an.write_tables(analysis, out_dir)
+        figures = write_plots(analysis, study.history, out_dir)
+        lines += _scaling_method_lines(analysis)
+    lines += [
+        *[f"- {line}" for line in _provenance_lines(analysis.stages)],
+        "",
+        *(["## Notes", "", notes.strip(), ""] if notes.strip() else []),
+    ]
+    if scaling:
+        lines += _scaling_lines(analysis, tables)
+    if "compute" in sections:
+        lines += compute_section(an.compute_analysis(analysis.stages, s), out_dir)
+    files = []
+    if scaling:
+        lines += ["## Figures", ""]
+        for caption, path in figures:
+            pdf = path.with_suffix(".pdf").name
+            lines += [
+                f"### {caption}",
+                "",
+                f"![{path.stem}]({path.name})",
+                "",
+                f"PDF: [{pdf}]({pdf})",
+                "",
+            ]
+        files.append(SCALING_FILES)
+    if "compute" in sections:
+        files.append(COMPUTE_FILES)
+    lines += ["## Files", "", "; ".join(files) + ", and this report.", ""]
+    report = out_dir / "report.md"
+    report.write_text("\n".join(lines))
+    return report
+
+
+def _scaling_method_lines(analysis: an.Analysis) -> list[str]:
+    """How the fits in N were made: the report's bullets on N, windows, fits, intervals."""
+    s = analysis.settings
+    intervals = sorted({i for i in analysis.fits["interval"] if i}) or ["none (no fit)"]
+    return [
         f"- Parameter count N: **{s.convention}** "
         + (
             "(`n_params`: every trainable number; a KAN layer has in x out x (G + k + 2)).",
@@ -217,9 +280,12 @@ def write_report(
         "- Best RMSE: the lowest test RMSE of any run of the family, with its N.",
         f"- N to reach an RMSE: the smallest N of any run of the family with test RMSE ≤ "
         f"the level ({an.NOT_REACHED!r} otherwise).",
-        *[f"- {line}" for line in _provenance_lines(analysis.stages)],
-        "",
-        *(["## Notes", "", notes.strip(), ""] if notes.strip() else []),
+    ]
+
+
+def _scaling_lines(analysis: an.Analysis, tables: dict) -> list[str]:
+    """The report's summary, fits and optimality check."""
+    return [
         "## Summary",
         "",
         "α: the fit of the family's main series (KAN: its shape, or the KAN frontier; MLP: "
@@ -236,32 +302,7 @@ def write_report(
         "",
         tables["fits.md"].read_text(),
         *_optimality_lines(analysis, tables),
-        "## Figures",
-        "",
     ]
-    for caption, path in figures:
-        pdf = path.with_suffix(".pdf").name
-        lines += [
-            f"### {caption}",
-            "",
-            f"![{path.stem}]({path.name})",
-            "",
-            f"PDF: [{pdf}]({pdf})",
-            "",
-        ]
-    lines += [
-        "## Files",
-        "",
-        "summary.csv / summary.md (one row per task), fits.csv / fits.md (one row per "
-        "series), optimality.csv / optimality.md (one row per staged series), flagged.csv "
-        "(the flagged stages), points.csv (every plotted point, with edges_g, "
-        "lsq_train_rmse, gap, stall, in_window and in_plateau_window), the figures as PNG "
-        "and PDF, and this report.",
-        "",
-    ]
-    report = out_dir / "report.md"
-    report.write_text("\n".join(lines))
-    return report
 
 
 def _optimality_lines(analysis: an.Analysis, tables: dict) -> list[str]:

@@ -9,6 +9,7 @@ grid schedule: between stages the grid is extended by least squares (paper §2.4
 during the first steps of each stage the grid is updated from the training inputs (never
 from the test inputs), every grid_update_every steps until grid_update_until, as pykan
 does. For an MLP each target parameter count is a stage of its own, trained from scratch.
+Every record carries the stage's cost, FLOPs and seconds (kanbench.cost).
 
 A non-finite loss ends the stage with status "diverged", an error in a grid operation
 with status "failed"; for a KAN either ends the run, cleanly.
@@ -34,6 +35,7 @@ from torch import nn
 
 from kanbench import memory
 from kanbench.config import OptimConfig, RunConfig
+from kanbench.cost import CostMeter
 from kanbench.data import TorchDataset
 from kanbench.families import MlpConfig, StagedConfig, family
 from kanbench.models import MLP, count_trainable, match_mlp_width
@@ -180,7 +182,7 @@ def fit_from_best_start(
 
     Each start trains probe_steps steps; the one with the lowest training RMSE then trains
     on to the end of the stage (fit(model, outcome=...)). Only training data decide. The
-    stage's time includes the probes of the starts left behind.
+    stage's time includes the probes of the starts left behind; info lists their evaluations.
     """
     if restarts == 1:
         return (model := build(0)), fit(model), {}
@@ -192,14 +194,15 @@ def fit_from_best_start(
         starts.append((score if math.isfinite(score) else math.inf, r, model, outcome))
     score, chosen, model, outcome = min(starts, key=lambda start: (start[0], start[1]))
     outcome.seconds += sum(start[3].seconds for start in starts if start[1] != chosen)
-    if outcome.status == "ok":
-        outcome = fit(model, outcome=outcome)
     info = {
         "restarts": restarts,
         "restart_probe_steps": probe_steps,
         "chosen_restart": chosen,
         "restart_train_rmse": [start[0] for start in starts],
+        "restart_probe_evaluations": [start[3].evaluations for start in starts],
     }
+    if outcome.status == "ok":
+        outcome = fit(model, outcome=outcome)
     return model, outcome, info
 
 
@@ -394,9 +397,11 @@ def train_staged(
     """Yield (record, history) for each stage of a staged family's size schedule: a KAN
     through its grids, the variants through their sizes, each grown in place."""
     fit = staged_fitter(cfg, data, progress, on_step)
+    meter = CostMeter(data.x_train.shape[0], cumulative=True)
     for grown in grow_through_schedule(cfg, data, fit, cfg.model.family):
         model, outcome = grown.model, grown.outcome
         optimum = last_layer_optimum(model, data.x_train, data.y_train)
+        cost = meter.stage(cfg.model, cfg.model.shape, grown.size, outcome, grown.restarts)
         record = stage_record(
             cfg,
             model,
@@ -408,6 +413,7 @@ def train_staged(
             lsq_train_rmse=optimum.rmse,
             lsq_scope=optimum.scope,
             **grown.restarts,
+            **cost,
         )
         yield record, outcome.history
 
@@ -436,6 +442,7 @@ def train_mlp(
     """
     m: MlpConfig = cfg.model
     d_in = cfg.task.input_dim
+    meter = CostMeter(data.x_train.shape[0], cumulative=False)
     targets = mlp_targets(m)
     if targets is None:
         sizes = [(m.width, None)]
@@ -467,6 +474,7 @@ def train_mlp(
             build, m.restarts, min(m.restart_steps, m.steps), fit, data
         )
         n = count_trainable(model)
+        cost = meter.stage(m, (d_in, 1), width, outcome, restarts)
         record = stage_record(
             cfg,
             model,
@@ -485,5 +493,6 @@ def train_mlp(
             lsq_train_rmse=None,
             lsq_scope=None,
             **restarts,
+            **cost,
         )
         yield record, outcome.history

@@ -61,9 +61,14 @@ def test_report_writes_every_table_and_figure(report):
         "kan_history_exp_sin_y2_2-1-1",
         "kan_history_product_xy_2-2-1",
         "cost",
+        "compute_exp_sin_y2",
+        "compute_product_xy",
     ]
     expected = ["summary.csv", "summary.md", "fits.csv", "fits.md", "points.csv", "report.md"]
-    expected += ["optimality.csv", "optimality.md", "flagged.csv"]
+    expected += ["optimality.csv", "optimality.md", "flagged.csv", "compute_points.csv"]
+    expected += [
+        f"compute_{n}.{ext}" for n in ("fits", "reach", "leaders") for ext in ("csv", "md")
+    ]
     expected += [f"{stem}.{fmt}" for stem in stems for fmt in ("png", "pdf")]
     for name in expected:
         assert (report / name).stat().st_size > 0, name

@@ -13,6 +13,11 @@ The package, in the order the data flows through it:
 - tables: fits, summary, theory, optimality and flagged tables, and `analyse`, which makes
   them all;
 - text, markdown, files: the tables formatted for reading and written (`write_tables`);
+- costs: the training cost columns of every stage, derived for older records
+  (`cost_columns`);
+- compute, compute_files: test RMSE against training cost: frontiers, fits in C, the
+  cost to reach each RMSE and the family ahead at equal cost (`compute_analysis`), and
+  their tables (`write_compute_tables`);
 - bench_records: the records of kanbench-bench with ratios to the MLP (`load_bench`) and
   the study's goals (`bench_goals`).
 
@@ -27,6 +32,20 @@ from kanbench.analysis.bench_records import (
     find_bench_files,
     load_bench,
 )
+from kanbench.analysis.compute import (
+    AXIS_WORDS,
+    COST_AXES,
+    ComputeAnalysis,
+    at_budget,
+    binned_frontier,
+    compute_analysis,
+    compute_points,
+    leaders,
+    pareto_frontier,
+    pareto_indices,
+)
+from kanbench.analysis.compute_files import COMPUTE_POINT_COLUMNS, write_compute_tables
+from kanbench.analysis.costs import COST_COLUMNS, cost_columns
 from kanbench.analysis.files import POINT_COLUMNS, write_tables
 from kanbench.analysis.fitting import DEFAULT_MIN_SEEDS, SeriesFit, fit_series
 from kanbench.analysis.markdown import (
@@ -113,11 +132,15 @@ from kanbench.fits import (
 __all__ = [
     "ALPHA_BOUNDS",
     "ALWAYS_REPORTED",
+    "AXIS_WORDS",
     "BENCH_GOALS",
     "BENCH_TIMES",
     "BENCH_VALUES",
+    "COMPUTE_POINT_COLUMNS",
     "CONVENTIONS",
     "CONVENTION_COLUMNS",
+    "COST_AXES",
+    "COST_COLUMNS",
     "DEFAULT_BINS_PER_DECADE",
     "DEFAULT_MIN_SEEDS",
     "DEFAULT_THRESHOLDS",
@@ -141,6 +164,7 @@ __all__ = [
     "UNKNOWN_SCHEMA_ACTIONS",
     "WINDOWS",
     "Analysis",
+    "ComputeAnalysis",
     "OneLaw",
     "PlateauFit",
     "PowerLawFit",
@@ -151,14 +175,19 @@ __all__ = [
     "UnreadableRunError",
     "Window",
     "analyse",
+    "at_budget",
     "bench_goals",
+    "binned_frontier",
     "build_series",
+    "compute_analysis",
+    "compute_points",
+    "cost_columns",
+    "family_labels",
     "find_bench_files",
     "find_run_files",
     "fit_plateau",
     "fit_power_law",
     "fit_series",
-    "family_labels",
     "fit_variable",
     "fits_markdown_frame",
     "fits_table",
@@ -169,6 +198,7 @@ __all__ = [
     "frontier_indices",
     "grid_variable",
     "is_staged",
+    "leaders",
     "load_bench",
     "load_records",
     "load_study",
@@ -180,6 +210,8 @@ __all__ = [
     "optimality_markdown_frame",
     "optimality_table",
     "param_count",
+    "pareto_frontier",
+    "pareto_indices",
     "power_law_scale",
     "read_run_file",
     "reported_families",
@@ -191,5 +223,6 @@ __all__ = [
     "task_dimension",
     "theory_table",
     "usable",
+    "write_compute_tables",
     "write_tables",
 ]

@@ -2,9 +2,11 @@
 
 `load_study` reads every run file (``<folder>/**/records/<run_id>.json``, written by
 kanbench.store) under one or more folders into a Study: the stage frame (each stage
-record's fields flattened, with the optimality columns of kanbench.analysis.stages) and
-the step histories. Records from before lsq_train_rmse / lsq_scope load with NaN / None
-there. A run stored twice is kept once; unreadable files are skipped with a warning.
+record's fields flattened, with the optimality columns of kanbench.analysis.stages and
+the cost columns of kanbench.analysis.costs) and the step histories. Records from before
+lsq_train_rmse / lsq_scope load with NaN / None there; records from before the cost
+fields get them derived from their evaluations (cost_derived marks those rows). A run
+stored twice is kept once; unreadable files are skipped with a warning.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from kanbench.analysis.costs import cost_columns
 from kanbench.analysis.stages import optimality_columns
 
 log = logging.getLogger(__name__)
@@ -299,7 +302,7 @@ def _stage_frame(runs: list[tuple[Path, dict]]) -> pd.DataFrame:
     first = ["run_id", "run_status", *_STAGE_COLUMNS]
     frame = frame[first + [c for c in frame.columns if c not in first]]
     frame = frame.sort_values(["task", "family", "run_id", "stage"]).reset_index(drop=True)
-    return optimality_columns(frame)
+    return cost_columns(optimality_columns(frame))
 
 
 def _history_frame(runs: list[tuple[Path, dict]]) -> pd.DataFrame:

@@ -17,6 +17,8 @@ model=kan_symbolic (config: KanSymbolicConfig) runs, one record per stage:
 
 N in the records (n_params) counts the trainable numbers the kept edges use:
 (G + k + 2) per spline edge, 4 per symbolic edge; n_params_paper is spline edges x G.
+The cost fields (kanbench.cost) add up over all five steps; they count the KAN of the
+kept shape as if every edge were a spline edge, and not the penalty's own arithmetic.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Callable, Iterator
 import sympy
 
 from kanbench.config import RunConfig
+from kanbench.cost import CostMeter
 from kanbench.data import TorchDataset
 from kanbench.families import KanSymbolicConfig
 from kanbench.interpret import prune, regularize, symbolic
@@ -78,8 +81,11 @@ def train_kan_symbolic(
         finally:
             model.keep_inputs, model.layer_inputs = False, []
 
+    meter = CostMeter(data.x_train.shape[0], cumulative=True)
+
     def record(model: KAN, outcome: StageOutcome, started: str, stage: int, name: str, **extra):
         spline_edges, symbolic_edges = prune.active_edges(model)
+        cost = meter.stage(m, list(model.widths), model.grid_size, outcome, extra)
         rec = stage_record(
             cfg,
             model,
@@ -97,6 +103,7 @@ def train_kan_symbolic(
             spline_edges=spline_edges,
             symbolic_edges=symbolic_edges,
             **extra,
+            **cost,
         )
         rec["n_params"] = prune.effective_params(model)
         return rec

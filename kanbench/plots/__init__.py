@@ -18,6 +18,7 @@ import pandas as pd
 
 from kanbench.analysis import Analysis
 from kanbench.plots.bench import BENCH_FIGURES, bench_figure, write_bench_plots
+from kanbench.plots.compute import compute_figure
 from kanbench.plots.cost import cost_figure
 from kanbench.plots.figure import FORMATS, Drawn, Layer, save
 from kanbench.plots.history import history_figure, kan_history_groups, pretty_shape
@@ -67,6 +68,7 @@ __all__ = [
     "FORMATS",
     "Drawn",
     "Layer",
+    "compute_figure",
     "cost_figure",
     "draw_scaling",
     "history_figure",
