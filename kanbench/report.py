@@ -3,14 +3,16 @@
     kanbench-report FOLDER [FOLDER ...] [--out DIR] [--convention trainable|paper]
                     [--window descent|min-test|none|range] [--n-min N] [--n-max N]
                     [--thresholds 1e-2 1e-3 1e-4] [--bins-per-decade 5]
-                    [--min-seeds 2] [--sections scaling compute] [--notes FILE]
+                    [--min-seeds 2] [--sections scaling compute data] [--notes FILE]
 
 reads every run file under the folders (kanbench.analysis.load_study), fits the scaling
 laws (kanbench.analysis.analyse), and writes into --out the tables (summary, fits, points
 as CSV; summary and fits as Markdown), the figures (kanbench.plots.write_plots, PNG and
 PDF) and report.md, which embeds them and states how they were made; its compute section
 (kanbench.compute_report, kanbench.analysis.compute) sets test RMSE against the training
-FLOPs and seconds of the records (--sections picks either part). The work is in
+FLOPs and seconds of the records, its data section (kanbench.data_report,
+kanbench.analysis.data_axis) against the training points where a study varies them
+(--sections picks the parts). The work is in
 kanbench.analysis and kanbench.plots; this module only parses arguments and writes the
 report's text. Bad input (a missing or empty folder, an unknown schema version, a bad
 option value) prints one line on stderr and exits with status 2 before anything is
@@ -33,9 +35,11 @@ from pathlib import Path
 import kanbench
 from kanbench import analysis as an
 from kanbench import store
+from kanbench.analysis.data_axis import data_analysis
 from kanbench.bench_report import BENCH_CSV_COLUMNS as BENCH_CSV_COLUMNS
 from kanbench.bench_report import write_bench_report
 from kanbench.compute_report import COMPUTE_FILES, compute_section
+from kanbench.data_report import DATA_FILES, data_section
 from kanbench.families import FAMILIES
 from kanbench.plots import write_plots
 
@@ -44,7 +48,7 @@ log = logging.getLogger(__name__)
 PAPER_STEPS = 1800  # LBFGS steps per model in the KAN paper (§3.1)
 _KNOB_WORDS = {"G": "grid", "D": "degree"}  # a staged family's size knob, in words
 DEFAULT_OUT = "results/report"
-SECTIONS = ("scaling", "compute")
+SECTIONS = ("scaling", "compute", "data")
 SCALING_FILES = (
     "summary.csv / summary.md (one row per task), fits.csv / fits.md (one row per "
     "series), optimality.csv / optimality.md (one row per staged series), flagged.csv "
@@ -96,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SECTIONS,
         default=list(SECTIONS),
         help="what report.md holds: scaling (test RMSE against N), compute (against "
-        "training FLOPs and seconds) (both)",
+        "training FLOPs and seconds), data (against training points, where a study varies "
+        "them) (all)",
     )
     parser.add_argument(
         "--notes",
@@ -170,14 +175,17 @@ def write_report(
     sections: Sequence[str] = SECTIONS,
 ) -> Path:
     """Write the tables, the figures and report.md into out_dir, for the sections asked
-    for (SECTIONS: 'scaling', test RMSE against N; 'compute', against training cost);
-    returns report.md's path."""
+    for (SECTIONS: 'scaling', test RMSE against N; 'compute', against training cost;
+    'data', against training points, only where a study varies them); returns report.md's
+    path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scaling = "scaling" in sections
     s = analysis.settings
     lines = [
-        "# Scaling report" if scaling else "# Compute report",
+        {"scaling": "# Scaling report", "compute": "# Compute report"}.get(
+            sections[0], "# Data scaling report"
+        ),
         "",
         "Every table and figure here was made from stored run records alone by",
         "",
@@ -211,6 +219,11 @@ def write_report(
         lines += _scaling_lines(analysis, tables)
     if "compute" in sections:
         lines += compute_section(an.compute_analysis(analysis.stages, s), out_dir)
+    data = []
+    if "data" in sections:
+        window = s.window if s.window.rule != "range" else an.Window()
+        data = data_section(data_analysis(analysis.stages, s), out_dir, window.describe())
+        lines += data
     files = []
     if scaling:
         lines += ["## Figures", ""]
@@ -227,6 +240,8 @@ def write_report(
         files.append(SCALING_FILES)
     if "compute" in sections:
         files.append(COMPUTE_FILES)
+    if data:
+        files.append(DATA_FILES)
     lines += ["## Files", "", "; ".join(files) + ", and this report.", ""]
     report = out_dir / "report.md"
     report.write_text("\n".join(lines))

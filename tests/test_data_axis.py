@@ -76,3 +76,19 @@ def test_the_figure_draws_every_series_and_its_fit(tmp_path):
     points = set(shown.loc[shown["kind"] == "points", "label"])
     assert points == {"KAN [2,1,1] G=50", "MLP 3x64"}
     assert shown.loc[shown["kind"] == "fit", "label"].str.startswith("fit β=").all()
+
+
+def test_the_report_has_a_data_section_only_where_a_study_varies_d(tmp_path):
+    from kanbench.report import main
+
+    _study(tmp_path / "runs")
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "rep"), "--sections", "data"]) == 0
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert text.startswith("# Data scaling report") and "## Data scaling" in text
+    assert "KAN [2,1,1] G=50 (N = 165): β = 1.00" in text
+    assert (tmp_path / "rep" / "data_fits.csv").is_file()
+    assert (tmp_path / "rep" / "data_exp_sin_y2.png").is_file()
+    write_run(tmp_path / "one", "kan", law(np.array([1.0, 2.0, 3.0]), 1.0), grids=(3, 5, 10))
+    assert main([str(tmp_path / "one"), "--out", str(tmp_path / "rep1")]) == 0
+    assert "## Data scaling" not in (tmp_path / "rep1" / "report.md").read_text()
+    assert not (tmp_path / "rep1" / "data_fits.csv").exists()
