@@ -119,7 +119,8 @@ def run_lock(path: Path) -> Iterator[None]:
     The lock is a POSIX record lock (fcntl.lockf, which NFS and Lustre mounts honour) on
     <run_id>.lock beside the run's file; the file names its holder (pid, host, start). The
     operating system drops the lock when the holder's process ends, however it ends, so a
-    killed run never leaves a stale lock; the file itself stays.
+    killed run never leaves a stale lock; the file itself stays. Taking the lock removes
+    the temporary files a killed holder left half-written.
     """
     lock = path.with_suffix(".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +134,10 @@ def run_lock(path: Path) -> Iterator[None]:
                 f"run {path.stem} is held by {holder or 'another process'} "
                 f"(lock {lock}): not started"
             ) from None
+        # a process killed inside write_run leaves its temporary file; only the lock's
+        # holder writes this run, so what is there now is such a leftover
+        for leftover in lock.parent.glob(f".{path.stem}.*.tmp"):
+            leftover.unlink(missing_ok=True)
         since = datetime.datetime.now().isoformat(timespec="seconds")
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"pid {os.getpid()} on {platform.node()} since {since}".encode(), 0)

@@ -57,3 +57,15 @@ def test_a_write_failure_is_one_line_naming_the_path():
     assert store.write_failure(error) == (
         "cannot write /data/runs/records/x.json: No space left on device"
     )
+
+
+def test_taking_a_runs_lock_removes_what_a_killed_writer_left(tmp_path):
+    from kanbench import store
+
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / ".abc.k3j2.tmp").write_text("{half")  # a writer of run abc, killed
+    (records / ".other.x1.tmp").write_text("{")  # another run's, possibly being written
+    with store.run_lock(records / "abc.json"):
+        assert not (records / ".abc.k3j2.tmp").exists()
+    assert (records / ".other.x1.tmp").exists()
