@@ -1,6 +1,10 @@
 """kanbench-train, and what every kanbench Hydra app shares: its command checked before
 Hydra starts (refuse_bad_command), and one job's errors turned into an exit status or, in
 a sweep, a log line (run_job). Each app hands a composed config to one library call.
+
+A user's own task reaches kanbench-train as Hydra's `--config-dir DIR` with DIR/task/<name>
+.yaml (task=<name>), or as `task=path/to/file.yaml` (kanbench.task_files); both are checked
+like any other choice, and both work from an installed package.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 
 import hydra
@@ -23,7 +26,8 @@ from omegaconf import DictConfig, OmegaConf
 from kanbench.config import register_library_tasks
 from kanbench.run import run
 from kanbench.store import RunLocked, write_failure
-from kanbench.sweep import CONFIG_GROUPS, check_sweep, config_module
+from kanbench.sweep import CONFIG_GROUPS, check_sweep, group_options
+from kanbench.task_files import task_file_overrides
 
 log = logging.getLogger(__name__)
 PARENT_POLL_S = 1.0  # how often a joblib worker checks that its sweep is still there
@@ -32,28 +36,17 @@ PRINT_ONLY = ("cfg", "info", "help", "hydra_help", "shell_completion")  # Hydra'
 MODES = ("run", "multirun", "cfg", "info", "shell_completion")  # Hydra takes one of them
 
 
-def _group_options(group: str) -> list[str]:
-    from hydra.core.config_store import ConfigStore
-
-    if group == "hydra/launcher":  # kanbench's presets and the installed plugins' own
-        from hydra.core.global_hydra import GlobalHydra
-
-        with config_module():
-            return GlobalHydra.instance().config_loader().get_group_options(group)
-    folder = Path(str(resources.files("kanbench.conf").joinpath(group)))
-    files = [str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.yaml")]
-    stored = [name.removesuffix(".yaml") for name in ConfigStore.instance().repo.get(group, {})]
-    return sorted(set(files) | set(stored))
-
-
-def check_group_choices(argv: Sequence[str], groups: Sequence[str] = CONFIG_GROUPS) -> str | None:
+def check_group_choices(
+    argv: Sequence[str], groups: Sequence[str] = CONFIG_GROUPS, config_dir: str | None = None
+) -> str | None:
     """A one-line error for `group=option` overrides naming an option that does not exist
-    (groups: the app's config groups; hydra/launcher is always checked)."""
+    (groups: the app's config groups; hydra/launcher is always checked; config_dir: the
+    command's --config-dir, whose options count too)."""
     groups = (*groups, "hydra/launcher")
     for arg in argv:
         key, sep, value = arg.partition("=")
         if sep and key in groups and "," not in value and "(" not in value:
-            options = _group_options(key)
+            options = group_options(key, config_dir)
             if value not in options:
                 return f"unknown {key} {value!r}; valid: {', '.join(options)}"
     return None
@@ -76,13 +69,18 @@ def refuse_bad_command(
     argv: Sequence[str],
     groups: Sequence[str],
     check: Callable[[list[str], argparse.Namespace], object],
-) -> None:
+    prepare: Callable[[list[str]], list[str]] | None = None,
+) -> list[str]:
     """Exit 2 with one line on stderr, before Hydra starts (so nothing is written, not even
     Hydra's output folder), when the command has an option Hydra does not know, two of its
-    modes (-m, --cfg, ...), a group option that does not exist, or, unless it only prints,
-    overrides that check(overrides, args) refuses with a ValueError."""
+    modes (-m, --cfg, ...), a --config-dir that is not a folder, a group option that does
+    not exist, or, unless it only prints, overrides that check(overrides, args) refuses
+    with a ValueError. prepare(overrides), when given, first rewrites the overrides (a
+    ValueError from it is refused alike); returns argv with its overrides so rewritten."""
     args, unknown = parse_command(argv)
     modes = [f"--{m.replace('_', '-')}" for m in MODES if getattr(args, m, None)]
+    overrides = list(args.overrides)
+    problem = None
     if len(modes) > 1:
         problem = f"give only one of {', '.join(modes)}: Hydra runs one mode at a time"
     elif unknown and unknown[0].startswith("-"):
@@ -92,16 +90,37 @@ def refuse_bad_command(
             f"override {unknown[0]!r} is apart from the others: give Hydra's options "
             f"(-m, --cfg job) first, then every override"
         )
-    else:
-        problem = check_group_choices(args.overrides, groups)
+    elif args.config_dir is not None and not Path(args.config_dir).is_dir():
+        problem = f"--config-dir {args.config_dir!r} is not a folder"
+    if problem is None and prepare is not None:
+        try:
+            overrides = prepare(overrides)
+        except ValueError as error:
+            problem = str(error)
+    if problem is None:
+        problem = check_group_choices(overrides, groups, args.config_dir)
     if problem is None and not _only_prints(args):
         try:
-            check(args.overrides, args)
+            check(overrides, args)
         except ValueError as error:
             problem = str(error)
     if problem:
         print(f"{prog}: error: {problem}", file=sys.stderr)
         sys.exit(2)
+    return _with_overrides(argv, args.overrides, overrides)
+
+
+def _with_overrides(argv: Sequence[str], old: Sequence[str], new: Sequence[str]) -> list[str]:
+    """argv with its overrides (old, in order, as Hydra's parser found them) replaced by
+    new, one for one; its options stay where they were."""
+    result, position = [], 0
+    for arg in argv:
+        if position < len(old) and arg == old[position]:
+            result.append(new[position])
+            position += 1
+        else:
+            result.append(arg)
+    return result
 
 
 def run_job(prog: str, work: Callable[[], str], write_failure_exit: int = 1) -> str:
@@ -166,9 +185,14 @@ def train() -> None:
     """kanbench-train: train one model family on one task over its ladder of sizes.
 
     Every job's config, a single run's too, is checked before Hydra starts, so a rejected
-    command writes nothing (not even Hydra's output folder)."""
+    command writes nothing (not even Hydra's output folder). A task file (task=x.yaml) is
+    read then and Hydra is given the option it is stored as (kanbench.task_files)."""
     register_library_tasks()
-    refuse_bad_command(
-        "kanbench-train", sys.argv[1:], CONFIG_GROUPS, lambda overrides, _: check_sweep(overrides)
+    sys.argv[1:] = refuse_bad_command(
+        "kanbench-train",
+        sys.argv[1:],
+        CONFIG_GROUPS,
+        lambda overrides, args: check_sweep(overrides, args.config_dir),
+        prepare=task_file_overrides,
     )
     _train()

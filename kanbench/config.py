@@ -4,7 +4,11 @@ Hydra's struct mode already refuses command-line overrides of keys that do not e
 run_config refuses unknown keys inside config files too, and every value that is out of
 range, each with one line that names the key, the value and what is allowed. Library
 tasks are registered in Hydra's ConfigStore (group task), so `task=<name>` works for each
-of them without a file; a file conf/task/<name>.yaml defines a task of the user's own.
+of them without a file. A task of the user's own (conf/task/<name>.yaml, DIR/task/<name>
+.yaml with --config-dir, or task=path/to/file.yaml: kanbench.task_files) is written out
+whole in the resolved config (Task.definition): its record rebuilds it without the file,
+and its run id follows the task's content, not where the file was. A library task stays
+{name: <name>}, as in the run ids of runs already stored.
 """
 
 from __future__ import annotations
@@ -67,7 +71,8 @@ class WandbConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a run needs, checked; `resolved` is the plain mapping it came from."""
+    """Everything a run needs, checked; `resolved` is the plain mapping it came from, a
+    user task's section written out whole (Task.definition)."""
 
     task: Task
     model: StagedConfig | MlpConfig
@@ -123,6 +128,8 @@ def run_config(cfg: Mapping[str, Any]) -> RunConfig:
         if key not in cfg:
             raise ValueError(f"config key {key!r} is missing")
     task = _task(cfg["task"])
+    if task.group == "user":  # whole in the record; the same content, the same run id
+        cfg["task"] = task.definition()
     model = _model(cfg["model"], task)
     optim = checks.section("optim", cfg["optim"], OptimConfig)
     checks.choice("optim.name", optim.name, OPTIMIZERS)

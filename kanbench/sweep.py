@@ -6,7 +6,9 @@ validates each job's config (check_sweep counts them; kanbench-regress runs them
 a bad value anywhere in a sweep stops it before the first job starts. It also refuses a
 sweep in which two jobs would be the same run (and so write the same record file).
 compose_jobs does the same expansion for any of kanbench's Hydra apps (kanbench-bench,
-kanbench-regress), each job composed in full, for the app's own checks.
+kanbench-regress), each job composed in full, for the app's own checks. Each takes the
+command's --config-dir (config_dir), whose folder Hydra searches after kanbench's own
+configs and before its ConfigStore (a user's DIR/task/<name>.yaml, for instance).
 
 SweepProgress is a Hydra callback: the sweep's process writes the number of jobs and the
 start time to <sweep dir>/sweep_progress.json; each job, wherever it runs (in-process, a
@@ -46,21 +48,55 @@ CONFIG_GROUPS = ("task", "model", "optim", "logger", "experiment")
 
 
 @contextmanager
-def config_module() -> Iterator[None]:
-    """Hydra's compose API on kanbench's configs, also inside a running Hydra app (whose own
-    initialisation is set aside meanwhile, then restored)."""
-    from hydra import initialize_config_module
+def config_module(config_dir: str | None = None) -> Iterator[None]:
+    """Hydra's compose API on kanbench's configs and, as Hydra's `--config-dir` adds it,
+    the folder config_dir, also inside a running Hydra app (whose own initialisation is set
+    aside meanwhile, then restored)."""
+    from hydra import version
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
     from hydra.core.global_hydra import GlobalHydra
 
     outer = GlobalHydra.instance().hydra
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
-            yield
+        search_path = create_config_search_path(f"pkg://{CONFIG_MODULE}")
+        if config_dir is not None:  # where Hydra's run_hydra puts it
+            search_path.prepend(
+                provider="command-line",
+                path=f"file://{Path(config_dir).absolute()}",
+                anchor=SearchPathQuery(provider="schema"),
+            )
+        version.setbase("1.3")
+        Hydra.create_main_hydra2("app", search_path)
+        yield
     finally:
+        GlobalHydra.instance().clear()
         if outer is not None:
-            GlobalHydra.instance().clear()
             GlobalHydra.instance().initialize(outer)
+
+
+def group_options(group: str, config_dir: str | None = None) -> list[str]:
+    """The options of a config group: kanbench's files, config_dir's (a --config-dir), and
+    the ConfigStore's (library tasks, task files); hydra/launcher's from Hydra itself (the
+    installed plugins' presets too)."""
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.global_hydra import GlobalHydra
+
+    if group == "hydra/launcher":
+        with config_module(config_dir):
+            return GlobalHydra.instance().config_loader().get_group_options(group)
+    folders = [Path(str(resources.files(CONFIG_MODULE).joinpath(group)))]
+    if config_dir is not None:
+        folders.append(Path(config_dir) / group)
+    files = {
+        str(p.relative_to(folder).with_suffix(""))
+        for folder in folders
+        for p in folder.rglob("*.yaml")
+    }
+    stored = [name.removesuffix(".yaml") for name in ConfigStore.instance().repo.get(group, {})]
+    return sorted(files | set(stored))
 
 
 def sweeper_params(config: DictConfig) -> dict[str, str]:
@@ -85,15 +121,17 @@ def job_overrides(sweeper_params: dict[str, str], arguments: Sequence[str]) -> l
     return [list(job) for batch in batches for job in batch]
 
 
-def check_sweep(arguments: Sequence[str]) -> int:
+def check_sweep(arguments: Sequence[str], config_dir: str | None = None) -> int:
     """Compose and validate every job of a multirun; returns the number of jobs.
 
     Raises ValueError (one line) as expand_sweep does.
     """
-    return len(expand_sweep(arguments))
+    return len(expand_sweep(arguments, config_dir))
 
 
-def expand_sweep(arguments: Sequence[str]) -> list[tuple[list[str], dict]]:
+def expand_sweep(
+    arguments: Sequence[str], config_dir: str | None = None
+) -> list[tuple[list[str], dict]]:
     """Every job of a multirun as (its overrides, its resolved config), each validated.
 
     Raises ValueError (one line) for the first job whose config is invalid, and for two
@@ -109,14 +147,15 @@ def expand_sweep(arguments: Sequence[str]) -> list[tuple[list[str], dict]]:
     job_args = [a for a in arguments if not a.startswith(("hydra.", "hydra/", "-"))]
     seen: dict[str, list[str]] = {}
     expanded: list[tuple[list[str], dict]] = []
-    with config_module():
+    with config_module(config_dir):
         try:
             fixed = [a for a in job_args if not _is_sweep(a)]
             base = compose("train", overrides=fixed, return_hydra_config=True)
             jobs = job_overrides(sweeper_params(base), job_args)
             composed: dict[tuple[str, ...], DictConfig] = {}
             for job in jobs:
-                cfg = OmegaConf.to_container(_job_config(job, composed, compose), resolve=True)
+                job_config = _job_config(job, composed, compose, config_dir)
+                cfg = OmegaConf.to_container(job_config, resolve=True)
                 try:
                     config = run_config(cfg)
                 except ValueError as error:  # which job, where there are several
@@ -135,7 +174,7 @@ def expand_sweep(arguments: Sequence[str]) -> list[tuple[list[str], dict]]:
 
 
 def compose_jobs(
-    config_name: str, arguments: Sequence[str], groups: Sequence[str]
+    config_name: str, arguments: Sequence[str], groups: Sequence[str], config_dir: str | None = None
 ) -> list[tuple[list[str], dict]]:
     """Every job of a command of the Hydra app whose primary config is conf/<config_name>
     .yaml, as (its overrides, its resolved config without the hydra node): the sweeps
@@ -145,7 +184,7 @@ def compose_jobs(
     from hydra.errors import HydraException
 
     job_args = [a for a in arguments if not a.startswith(("hydra.", "hydra/", "-"))]
-    with config_module():
+    with config_module(config_dir):
         try:
             fixed = [a for a in job_args if not _is_sweep(a)]
             base = compose(config_name, overrides=fixed, return_hydra_config=True)
@@ -188,7 +227,7 @@ def _one_line(
     return f"key {missing.group(1)!r} does not exist; did you mean {nearest}?"
 
 
-def _job_config(job: list[str], composed: dict, compose) -> DictConfig:
+def _job_config(job: list[str], composed: dict, compose, config_dir: str | None) -> DictConfig:
     """One job's config: its group choices composed (cached), then its values set."""
     overrides = OverridesParser.create().parse_overrides(job)
     task = next((o for o in overrides if o.key_or_group == "task" and not o.is_add()), None)
@@ -202,7 +241,7 @@ def _job_config(job: list[str], composed: dict, compose) -> DictConfig:
     cfg = copy.deepcopy(composed[structural])
     if task is not None:
         with open_dict(cfg):
-            cfg.task = _task_node(str(task.value()))
+            cfg.task = _task_node(str(task.value()), config_dir)
     for override in overrides:
         if override is task:
             continue
@@ -216,16 +255,16 @@ def _job_config(job: list[str], composed: dict, compose) -> DictConfig:
     return cfg
 
 
-def _task_node(name: str) -> DictConfig:
-    """What task=<name> composes to: the user's conf/task/<name>.yaml, or a library task."""
-    from kanbench.tasks import list_tasks
+def _task_node(name: str, config_dir: str | None) -> DictConfig:
+    """What task=<name> composes to, found where Hydra looks, in its order: kanbench's
+    conf/task/, config_dir's task/, the ConfigStore (library tasks, task files)."""
+    from hydra.core.global_hydra import GlobalHydra
 
-    path = Path(str(resources.files(CONFIG_MODULE).joinpath("task", f"{name}.yaml")))
-    if path.exists():
-        return OmegaConf.load(path)
-    if name in {task.name for task in list_tasks()}:
-        return OmegaConf.create({"name": name})
-    raise ValueError(f"unknown task {name!r}; `kanbench-tasks` lists the library tasks")
+    for source in GlobalHydra.instance().config_loader().get_sources():
+        if source.is_config(f"task/{name}"):
+            return source.load_config(f"task/{name}").config
+    options = group_options("task", config_dir)
+    raise ValueError(f"unknown task {name!r}; valid: {', '.join(options)}")
 
 
 def _is_sweep(argument: str) -> bool:

@@ -10,7 +10,9 @@ A mapping that defines a task has the keys
     name: my_task                      # letters, digits, '_', '-', '.'
     formula: "exp(sin(pi*x) + y**2)"   # see tasks/formula.py for what is allowed
     variables: {x: [-1, 1], y: [-1, 1]}  # ordered; bounds are numbers or constant
-                                         # expressions such as pi or 2*pi
+                                         # expressions such as pi or 2*pi; also a list
+                                         # [{x: [-1, 1]}, {y: [-1, 1]}], whose order
+                                         # survives a JSON dump with sorted keys
     kan_shape: [2, 1, 1]               # optional: first = number of inputs, last = 1
     intrinsic_dim: 2                   # optional, default = number of inputs
     reference: "..."                   # optional
@@ -23,6 +25,10 @@ and, to generate many inputs instead of typing them, an optional `repeat` block:
 
 which appends the variables x1 ... x100 (each on the range) and replaces ``{sum}`` by
 ``(term(1) + ... + term(100))`` with ``{i}`` in the term replaced by the index.
+
+`Task.definition()` is the inverse: every key written out (the repeat expanded, the
+bounds as numbers, the variables as that list), so that a run's record holds a user task
+whole and `task_from_mapping(task.definition())` gives the same Task.
 """
 
 from __future__ import annotations
@@ -129,6 +135,19 @@ class Task:
         object.__setattr__(self, "intrinsic_dim", int(intrinsic_dim))
         object.__setattr__(self, "elementary", compiled.elementary)
 
+    def definition(self) -> dict:
+        """The mapping that defines this task, every key given: task_from_mapping of it is
+        this Task again (for a library task, with group 'user'); plain JSON types."""
+        return {
+            "name": self.name,
+            "formula": self.formula,
+            "variables": [{v: list(r)} for v, r in zip(self.variables, self.ranges, strict=True)],
+            "kan_shape": None if self.kan_shape is None else list(self.kan_shape),
+            "intrinsic_dim": self.intrinsic_dim,
+            "reference": self.reference,
+            "description": self.description,
+        }
+
     @property
     def input_dim(self) -> int:
         """Number of inputs d."""
@@ -175,15 +194,10 @@ def task_from_mapping(cfg: Mapping, group: str = "user") -> Task:
 
     formula = cfg["formula"]
     variables: dict[str, tuple[float, float]] = {}
-    raw_variables = cfg.get("variables")
-    if raw_variables is not None:
-        if not isinstance(raw_variables, Mapping):
-            raise ValueError(
-                f"{where}: variables must be a mapping name -> [lo, hi], "
-                f"got {type(raw_variables).__name__}"
-            )
-        for variable, bounds in raw_variables.items():
-            variables[str(variable)] = _range(bounds, f"{where}: range of {variable!r}")
+    for variable, bounds in _variables(cfg.get("variables"), where):
+        if variable in variables:
+            raise ValueError(f"{where}: variable {variable!r} is declared twice")
+        variables[variable] = _range(bounds, f"{where}: range of {variable!r}")
     if "repeat" in cfg:
         formula, repeated = _expand_repeat(formula, cfg["repeat"], where)
         for variable in repeated:
@@ -206,6 +220,21 @@ def task_from_mapping(cfg: Mapping, group: str = "user") -> Task:
         group=group,
         reference=cfg.get("reference", ""),
         description=cfg.get("description", ""),
+    )
+
+
+def _variables(raw, where: str) -> list[tuple[str, object]]:
+    """(name, bounds) in order from {x: [lo, hi], ...} or [{x: [lo, hi]}, ...] (or None)."""
+    if raw is None:
+        return []
+    if isinstance(raw, Mapping):
+        return [(str(name), bounds) for name, bounds in raw.items()]
+    if not isinstance(raw, str) and isinstance(raw, Sequence):
+        if all(isinstance(entry, Mapping) and len(entry) == 1 for entry in raw):
+            return [(str(name), bounds) for entry in raw for name, bounds in entry.items()]
+    raise ValueError(
+        f"{where}: variables must be a mapping name -> [lo, hi] or a list of such "
+        f"one-entry mappings, got {raw!r}"
     )
 
 

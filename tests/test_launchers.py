@@ -145,3 +145,20 @@ def test_joblib_workers_end_when_the_sweep_process_is_killed(tmp_path):
     assert not any(_alive(pid) for pid in pids)
     runs = [json.loads(p.read_text()) for p in locks.glob("*.json")]
     assert runs and all(run["status"] == "running" for run in runs)  # redone by a rerun
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["local_parallel", "local_submitit"])
+def test_task_files_reach_the_launchers_workers(preset, tmp_path):
+    # each file's task is stored in Hydra's ConfigStore before the sweep starts; the
+    # workers (a joblib process, a pickled submitit job) get it with Hydra's other state
+    (tmp_path / "decay.yaml").write_text(
+        "name: decay\nformula: exp(-x**2) * sin(pi*y)\nvariables: {x: [-1, 1], y: [0, 2]}\n"
+    )
+    (tmp_path / "ripple.yml").write_text(
+        "name: ripple\nformula: sin(3*x) + y\nvariables: {x: [-1, 1], y: [0, 1]}\n"
+    )
+    result = sweep(tmp_path, preset, "task=decay.yaml,ripple.yml")
+    assert result.process.returncode == 0, (result.process.stdout + result.process.stderr)[-3000:]
+    assert sorted(run["config"]["task"]["name"] for run in result.runs) == ["decay", "ripple"]
+    assert all(run["status"] == "complete" for run in result.runs)

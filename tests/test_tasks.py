@@ -3,6 +3,7 @@ the safe formula parser, user tasks from configs and the lister."""
 
 from __future__ import annotations
 
+import json
 import pickle
 import subprocess
 import sys
@@ -352,6 +353,27 @@ def test_task_from_hydra_config():
     assert task_from_config(omegaconf.OmegaConf.create({"name": "jv"})) is get_task("jv")
 
 
+def test_a_user_tasks_definition_rebuilds_it_and_keeps_its_order_through_sorted_json():
+    task = task_from_config(
+        {
+            "name": "sum_then_decay",
+            "formula": "exp(-z) * ({sum})",
+            "variables": {"z": [0, "pi"]},
+            "repeat": {"count": 3, "variable": "u{i}", "range": [-1, 1], "term": "u{i}**2"},
+            "kan_shape": [4, 1, 1],
+        }
+    )
+    definition = task.definition()
+    assert definition["variables"][0] == {"z": [0.0, pi]}  # bounds as numbers, in order
+    # a JSON dump with sorted keys (as a run id is hashed) keeps the variables' order
+    again = json.loads(json.dumps(definition, sort_keys=True))
+    assert task_from_config(again) == task
+    assert task_from_config(again).variables == ("z", "u1", "u2", "u3")
+    # the mapping and list forms of the variables are the same task
+    listed = _user(variables=[{"x": [0, 1]}, {"y": [0, 1]}])
+    assert task_from_config(listed) == task_from_config(_user())
+
+
 def _user(**changes):
     cfg = {"name": "mine", "formula": "x*y", "variables": {"x": [0, 1], "y": [0, 1]}}
     cfg.update(changes)
@@ -366,6 +388,9 @@ def _user(**changes):
         (_user(variables={"x": [1, 1], "y": [0, 1]}), "lo < hi"),
         (_user(variables={"x": [2, 1], "y": [0, 1]}), "lo < hi"),
         (_user(variables={"x": [0], "y": [0, 1]}), "pair"),
+        (_user(variables=[{"x": [0, 1]}, {"x": [0, 2]}]), "variable 'x' is declared twice"),
+        (_user(variables=[["x", 0, 1]]), "variables must be a mapping name -> \\[lo, hi\\]"),
+        (_user(variables="x"), "or a list of such one-entry mappings"),
         (_user(variables={"x": [0, "inf"], "y": [0, 1]}), "unknown name 'inf'"),
         (_user(kan_shape=[3, 1]), "kan_shape must start with the number of inputs \\(2\\)"),
         (_user(kan_shape=[2, 2]), "end with 1"),

@@ -110,7 +110,7 @@ def _ratio(row: dict, base: dict, key: str) -> float | None:
 
 def check_command(overrides: list[str], args: argparse.Namespace | None = None) -> int:
     """Compose and check every job of a kanbench-bench command; the number of jobs."""
-    jobs = compose_jobs(CONFIG, overrides, GROUPS)
+    jobs = compose_jobs(CONFIG, overrides, GROUPS, getattr(args, "config_dir", None))
     for job, config in jobs:
         try:
             bench_cases(config)

@@ -106,7 +106,7 @@ def check_command(overrides: list[str], args: argparse.Namespace) -> None:
     """Compose a kanbench-regress command and check it all, its study's jobs too."""
     if args.multirun:
         raise ValueError(f"{PROG} runs one suite: -m is not supported")
-    jobs = compose_jobs(CONFIG, overrides, GROUPS)
+    jobs = compose_jobs(CONFIG, overrides, GROUPS, args.config_dir)
     if len(jobs) > 1:
         raise ValueError(f"{PROG} runs one suite; a sweep goes into overrides=[...]")
     ((_, config),) = jobs
