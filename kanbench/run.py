@@ -94,7 +94,7 @@ def _train_and_store(config: RunConfig, path: Path) -> RunResult:
             record.update(run_id=config.run_id, schema=store.SCHEMA_VERSION, **provenance)
             run_file["stages"].append(record)
             run_file["history"].extend([record["stage"], *point] for point in history)
-            logger.log_stage(record)
+            logger.log_stage(record, history)
             store.write_run(path, run_file)
     except Exception as error:  # a crash is recorded, then reported to the caller
         run_file.update(status="failed", message=f"{type(error).__name__}: {error}")

@@ -104,9 +104,6 @@ def test_an_offline_wandb_run_logs_what_the_record_file_holds(tmp_path):
             "-c",
             "from kanbench.cli import train; train()",
             *TINY,
-            # one start: kanbench.run does not yet hand log_stage the stage's history, so
-            # the steps logged are those log_step saw, which include the restart probes
-            "model.restarts=1",
             "logger=wandb",
             f"out_dir={out}",
         ],
