@@ -137,9 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from_args(args)
         notes = _read_notes(args.notes)
         bench = an.load_bench(args.folders) if an.find_bench_files(args.folders) else None
+        # folders may hold runs, bench cases or both; one with neither is refused
+        run_folders = [f for f in args.folders if _has_run_files([f])]
         study = analysis = None
-        if bench is None or _has_run_files(args.folders):
-            study = an.load_study(args.folders)
+        if bench is None or run_folders:
+            for folder in args.folders:
+                if folder not in run_folders and not an.find_bench_files([folder]):
+                    an.find_run_files([folder])  # raises: the folder holds no run records
+            study = an.load_study(run_folders or args.folders)
             analysis = an.analyse(study.stages, settings)
     except ValueError as error:
         print(f"kanbench-report: error: {error}", file=sys.stderr)

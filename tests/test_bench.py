@@ -287,3 +287,18 @@ def test_a_bad_key_in_a_preset_file_is_named(preset, message):
     with pytest.raises(ValueError, match=message) as error:
         bench.preset_cases(preset)
     assert "\n" not in str(error.value)
+
+
+def test_report_of_a_runs_folder_and_a_bench_folder_reports_both(tmp_path):
+    from synthetic_runs import law, write_run
+
+    quick = {"min_time": 0.01, "rounds": 2, "metrics": ("fwd_bwd",), "memory": False}
+    bench.run_study([bench.Case("n", (2, 3, 1), 5, 3, 16, **quick)], tmp_path / "bench_runs")
+    write_run(tmp_path / "study", "kan", lambda n: law(n, 4.0))
+    out = tmp_path / "report"
+    folders = [str(tmp_path / "study"), str(tmp_path / "bench_runs")]
+    assert report.main([*folders, "--out", str(out)]) == 0
+    assert (out / "fits.csv").is_file() and (out / "report.md").is_file()
+    assert (out / "bench" / "report.md").is_file()
+    (tmp_path / "empty").mkdir()  # a folder with neither runs nor bench cases is refused
+    assert report.main([folders[0], str(tmp_path / "empty"), "--out", str(out)]) == 2
