@@ -8,6 +8,7 @@ keys described in tasks/task.py. The files are read once, on first use.
 
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Mapping
 from importlib import resources
@@ -88,9 +89,11 @@ def task_from_config(cfg: Mapping) -> Task:
     if "formula" not in cfg:
         extra = sorted(str(key) for key in cfg if key != "name")
         if extra:
+            close = [k for k in extra if difflib.get_close_matches(k, ["formula"], n=1)]
+            hint = f" (did you mean 'formula' for {close[0]!r}?)" if close else ""
             raise ValueError(
                 f"task {name!r}: a library task is chosen by 'name' alone, got also "
-                f"{extra}; to define a new task give 'formula' and 'variables'"
+                f"{extra}{hint}; to define a new task give 'formula' and 'variables'"
             )
         return get_task(name)
     if isinstance(name, str) and name in _library():

@@ -446,3 +446,8 @@ def test_python_dash_m_runs_the_lister():
         check=True,
     )
     assert DEFAULT_TASK in result.stdout
+
+
+def test_a_misspelt_formula_key_is_named_with_its_fix():
+    with pytest.raises(ValueError, match=r"did you mean 'formula' for 'formla'\?"):
+        task_from_config({"name": "typo", "formla": "x", "variables": {"x": [-1, 1]}})
