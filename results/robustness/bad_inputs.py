@@ -87,6 +87,16 @@ CASES = [
         [*TRAIN, "task.name=mine", "+task.formula=x", "+task.variables={x:[1,-1]}"],
         None,
     ),  # fmt: skip
+    ("task file missing", [*TRAIN, "task=nope.yaml"], None),
+    ("task file not YAML", [*TRAIN, "task=mine/task/broken.yaml"], "taskfiles"),
+    ("task file with a misspelt key", [*TRAIN, "task=mine/task/typo.yaml"], "taskfiles"),
+    ("task file with a pole", [*TRAIN, "task=mine/task/pole.yaml"], "taskfiles"),
+    ("--config-dir not a folder", ["kanbench-train", "--config-dir", "afile", "task=x"], "afile"),
+    (
+        "--config-dir task misspelt",
+        ["kanbench-train", "--config-dir", "mine", "task=dcay"],
+        "taskfiles",
+    ),
     ("report: folder missing", ["kanbench-report", "nope", "--out", "rep"], None),
     ("report: --out is a file", ["kanbench-report", "study", "--out", "afile"], "study"),
     ("report: bad threshold", ["kanbench-report", "study", "--thresholds", "0"], "study"),
@@ -118,7 +128,19 @@ CASES = [
 ]
 
 
+TASK_FILES = {
+    "decay.yaml": "name: decay\nformula: exp(-x**2)\nvariables: {x: [-1, 1]}\n",
+    "broken.yaml": "name: broken\nvariables: [x: [-1, 1\n",
+    "typo.yaml": "name: typo\nformla: x\nvariables: {x: [-1, 1]}\n",
+    "pole.yaml": "name: pole\nformula: 1/x\nvariables: {x: [-1, 1]}\n",
+}
+
+
 def setup(folder: Path, kind: str | None) -> None:
+    if kind == "taskfiles":
+        (folder / "mine" / "task").mkdir(parents=True)
+        for name, text in TASK_FILES.items():
+            (folder / "mine" / "task" / name).write_text(text)
     if kind in ("afile", "study"):
         (folder / "afile").write_text("not a folder")
     if kind == "records":
