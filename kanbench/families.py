@@ -395,7 +395,7 @@ FAMILIES: dict[str, Family] = {
             knob="",
             staged=False,
             matchable=False,
-            trainer="kanbench.train:train_mlp",
+            trainer="kanbench.ladder:train_mlp",
             flops=lambda m, shape, width: (
                 mlp_count(shape[0], m.depth, width, shape[-1], m.activation).total
             ),

@@ -1,7 +1,10 @@
-"""Training loops: a KAN stage by stage through its grid schedule, an MLP per target size.
+"""Training: one stage (fit_stage, the best of several starts, its record), and the staged
+loop of a KAN through its grid schedule (the MLP ladder, an MLP per target size, is
+kanbench.ladder).
 
-The KAN's variants (RBF, Chebyshev, grouped; kanbench.models) train as the KAN does, through
-their own size schedule (centres, degrees, grids), grown in place between stages.
+The KAN's variants (RBF, Chebyshev, grouped, Fourier; kanbench.families) train as the KAN
+does, through their own size schedule (centres, degrees, grids), grown in place between
+stages.
 
 A stage trains one model size with a fresh optimiser for a fixed number of steps on the
 full training batch (MSE loss) and ends in one record. For a KAN the stages follow its
@@ -37,8 +40,8 @@ from kanbench import memory
 from kanbench.config import OptimConfig, RunConfig
 from kanbench.cost import CostMeter
 from kanbench.data import TorchDataset
-from kanbench.families import MlpConfig, StagedConfig, family
-from kanbench.models import MLP, count_trainable, match_mlp_width
+from kanbench.families import StagedConfig, family
+from kanbench.models import count_trainable
 from kanbench.models.stack import LayerStack
 from kanbench.monitor import Progress
 from kanbench.optim import LossScale, make_optimizer, stop_rule
@@ -413,86 +416,6 @@ def train_staged(
             lsq_train_rmse=optimum.rmse,
             lsq_scope=optimum.scope,
             **grown.restarts,
-            **cost,
-        )
-        yield record, outcome.history
-
-
-def mlp_targets(m: MlpConfig) -> list[int] | None:
-    """The parameter counts an MLP ladder is matched to (None: one fixed width)."""
-    if m.width is not None:
-        return None
-    if m.target_params is not None:
-        return list(m.target_params)
-    entry = family(m.kan_family)
-    kan = entry.config(spline_order=m.kan_spline_order, groups=m.kan_groups, rank=m.kan_rank)
-    return [entry.count(kan, m.kan_shape, g) for g in m.kan_grids]
-
-
-def train_mlp(
-    cfg: RunConfig,
-    data: TorchDataset,
-    progress: Progress,
-    on_step: Callable[[dict], None] | None = None,
-) -> Iterator[tuple[dict, list]]:
-    """Yield (record, history) for each MLP size, each trained from scratch.
-
-    Sizes are independent, so one that diverges does not stop the others. Targets that
-    match the same width give one size (the first target's), not identical repeats.
-    """
-    m: MlpConfig = cfg.model
-    d_in = cfg.task.input_dim
-    meter = CostMeter(data.x_train.shape[0], cumulative=False)
-    targets = mlp_targets(m)
-    if targets is None:
-        sizes = [(m.width, None)]
-    else:  # two targets can round to one width: that MLP is trained once, for the first
-        first_target: dict[int, int] = {}
-        for target in targets:
-            first_target.setdefault(match_mlp_width(target, d_in, m.depth, 1).width, target)
-        sizes = list(first_target.items())
-    for stage, (width, target) in enumerate(sizes):
-        started = now_utc()
-
-        def build(restart: int, width: int = width) -> MLP:
-            torch.manual_seed(cfg.seed + RESTART_SEED_STRIDE * restart)
-            return MLP(
-                d_in, m.depth, width, 1, m.activation, dtype=cfg.torch_dtype, device=cfg.device
-            )
-
-        fit = functools.partial(
-            fit_stage,
-            data=data,
-            optim=cfg.optim,
-            steps=m.steps,
-            log_every=cfg.log_every,
-            progress=progress,
-            label=f"mlp {m.depth}x{width}",
-            on_step=on_step,
-        )
-        model, outcome, restarts = fit_from_best_start(
-            build, m.restarts, min(m.restart_steps, m.steps), fit, data
-        )
-        n = count_trainable(model)
-        cost = meter.stage(m, (d_in, 1), width, outcome, restarts)
-        record = stage_record(
-            cfg,
-            model,
-            data,
-            outcome,
-            started,
-            stage=stage,
-            shape=None,
-            grid_size=None,
-            spline_order=None,
-            variant=None,
-            depth=m.depth,
-            width=width,
-            n_params_paper=n,
-            target_params=target,
-            lsq_train_rmse=None,
-            lsq_scope=None,
-            **restarts,
             **cost,
         )
         yield record, outcome.history

@@ -357,8 +357,8 @@ def test_grouped_dense_and_sparse_forms_agree_in_values_and_gradients(groups, ra
 )
 def test_an_mlp_ladder_is_matched_to_a_variants_counts(family, extra):
     from kanbench.config import run_config
+    from kanbench.ladder import mlp_targets
     from kanbench.models.size import cheby_kan_size, grouped_kan_size, rbf_kan_size
-    from kanbench.train import mlp_targets
 
     def mlp_config(*overrides):
         register_library_tasks()
