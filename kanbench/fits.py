@@ -150,6 +150,13 @@ class Window:
         if self.n_min is not None and self.n_max is not None and self.n_min > self.n_max:
             raise ValueError(f"n_min ({self.n_min}) must not exceed n_max ({self.n_max})")
 
+    @classmethod
+    def asked(cls, rule: str | None, n_min=None, n_max=None) -> Window:
+        """The window a user asks for: rule, else 'range' when N bounds are given, else
+        'descent'."""
+        bounded = n_min is not None or n_max is not None
+        return cls(rule or ("range" if bounded else "descent"), n_min, n_max)
+
     def describe(self) -> str:
         """The rule in words, for tables and the report."""
         if self.rule == "min-test":

@@ -84,10 +84,9 @@ def fit(
         raise TypeError(
             f"study must be a Study, a stage frame or folders, got {type(study).__name__}"
         )
-    rule = window or ("range" if n_min is not None or n_max is not None else "descent")
     settings = an.Settings(
         convention=convention,
-        window=an.Window(rule, n_min, n_max),
+        window=an.Window.asked(window, n_min, n_max),
         bins_per_decade=bins_per_decade,
         min_seeds=min_seeds,
         thresholds=tuple(thresholds),

@@ -114,12 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from_args(args: argparse.Namespace) -> an.Settings:
     """The analysis settings the options ask for (ValueError on a bad combination)."""
-    explicit = args.n_min is not None or args.n_max is not None
-    rule = args.window or ("range" if explicit else "descent")
-    window = an.Window(rule, args.n_min, args.n_max)
     return an.Settings(
         convention=args.convention,
-        window=window,
+        window=an.Window.asked(args.window, args.n_min, args.n_max),
         bins_per_decade=args.bins_per_decade,
         min_seeds=args.min_seeds,
         thresholds=tuple(args.thresholds),
